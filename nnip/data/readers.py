@@ -1,0 +1,303 @@
+"""Read labelled structures: ``.aselmdb`` (OMol25 / OMat24), ASE ``.db`` (sqlite), ``.extxyz`` / ``.xyz``.
+
+``read(source)`` accepts a file, a directory (every supported file inside, sorted by name) or a glob pattern, and
+returns an :class:`AtomsDataset`: a ``Sequence[ase.Atoms]`` whose items carry their labels on a
+``SinglePointCalculator`` (energy eV, forces eV/Å, stress eV/Å³) and ``charge``/``spin`` in ``atoms.info``.
+Database rows are read lazily (OMol25 has tens of millions), extxyz files eagerly.
+
+Every structure is validated when it is read. Bad input raises one :class:`DataError` naming the file and the row
+and what was wrong (unknown element, NaN/inf in positions or labels, forces of the wrong shape, missing energy
+when it is required, empty file, two atoms closer than 0.1 Å, unreadable file). Nothing is dropped silently:
+``skip_invalid=True`` scans the rows once, skips the bad ones and reports how many and why
+(``dataset.skipped``, and a warning).
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+import hashlib
+import os
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import ase.db
+import ase.io
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.data import chemical_symbols
+
+from nnip.data.batch import labels_of
+
+__all__ = ["AtomsDataset", "DataError", "read", "validate", "SUFFIXES", "MIN_DISTANCE"]
+
+#: file suffixes read by :func:`read`
+SUFFIXES = (".aselmdb", ".db", ".extxyz", ".xyz")
+#: two atoms closer than this (Å) are an error (a corrupt or unit-confused structure)
+MIN_DISTANCE = 0.1
+MAX_Z = 118
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file, the row (0-based) and what was wrong."""
+
+    def __init__(self, path, row, problem):
+        self.path, self.row, self.problem = str(path), row, problem
+        where = f"{self.path}" + (f", row {row}" if row is not None else "")
+        super().__init__(f"{where}: {problem}")
+
+
+def validate(atoms: Atoms, *, require_energy: bool = True, min_distance: float = MIN_DISTANCE) -> str | None:
+    """The problem with one structure as a sentence, or ``None`` if it is valid input for training."""
+    n = len(atoms)
+    if n == 0:
+        return "structure has no atoms"
+    z = atoms.numbers
+    bad_z = z[(z < 1) | (z > MAX_Z)]
+    if len(bad_z):
+        return f"unknown element with atomic number {int(bad_z[0])}"
+    pos = atoms.positions
+    if not np.isfinite(pos).all():
+        return "NaN/inf in positions"
+    if not np.isfinite(np.asarray(atoms.cell[:])).all():
+        return "NaN/inf in cell"
+    if atoms.pbc.any() and abs(atoms.cell.volume) < 1e-8:
+        return "periodic structure with a zero-volume cell"
+    labels = labels_of(atoms)
+    if require_energy and "energy" not in labels:
+        return "missing energy label"
+    for key, value in labels.items():
+        if not np.isfinite(value).all():
+            return f"NaN/inf in {key}"
+    if "forces" in labels and labels["forces"].shape != (n, 3):
+        return f"forces have shape {labels['forces'].shape}, expected ({n}, 3)"
+    if n > 1:
+        d = _min_distance(atoms)
+        if d < min_distance:
+            return f"two atoms are {d:.3g} Å apart (closer than {min_distance} Å)"
+    return None
+
+
+def _min_distance(atoms: Atoms) -> float:
+    from nnip.data.graph import neighbor_list
+
+    _, _, dist = neighbor_list(atoms.positions, atoms.cell[:], atoms.pbc, MIN_DISTANCE * 1.0001)
+    return float(dist.min()) if len(dist) else np.inf
+
+
+def _with_labels(atoms: Atoms, labels: dict, info: dict) -> Atoms:
+    """Attach labels on a SinglePointCalculator (stress kept as 3×3) and copy charge/spin into ``atoms.info``."""
+    atoms = atoms.copy()
+    atoms.calc = SinglePointCalculator(atoms, **labels) if labels else None
+    atoms.info.update(info)
+    atoms.info.setdefault("charge", 0)
+    atoms.info.setdefault("spin", 1)
+    return atoms
+
+
+# --- sources ------------------------------------------------------------------------------------------------
+class _Source:
+    """One file, addressed by row number."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def raw(self, row: int) -> Atoms:
+        raise NotImplementedError
+
+
+class _XYZSource(_Source):
+    def __init__(self, path: Path):
+        super().__init__(path)
+        try:
+            self.frames = ase.io.read(path, index=":", format="extxyz")
+        except Exception as err:  # noqa: BLE001 — any parser failure is an unreadable file; re-raised with its path
+            raise DataError(path, None, f"unreadable extxyz file ({type(err).__name__}: {err})") from err
+
+    def __len__(self):
+        return len(self.frames)
+
+    def raw(self, row):
+        atoms = self.frames[row]
+        labels = labels_of(atoms)
+        info = {k: v for k, v in atoms.info.items() if k not in ("energy", "stress")}
+        plain = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+        return _with_labels(plain, labels, info)
+
+
+class _DBSource(_Source):
+    def __init__(self, path: Path, db_type: str):
+        super().__init__(path)
+        try:
+            if db_type == "aselmdb":
+                self.db = ase.db.connect(str(path), type="aselmdb", readonly=True, use_lock_file=False)
+                self.ids = list(self.db.ids)
+            else:
+                self.db = ase.db.connect(str(path), type="db", use_lock_file=False)
+                self.ids = [row.id for row in self.db.select(include_data=False)]
+        except DataError:
+            raise
+        except Exception as err:  # noqa: BLE001 — re-raised with the path
+            raise DataError(path, None, f"unreadable {db_type} database ({type(err).__name__}: {err})") from err
+
+    def __len__(self):
+        return len(self.ids)
+
+    def raw(self, row):
+        r = self.db.get(id=self.ids[row])
+        atoms = r.toatoms()
+        labels = labels_of(atoms)
+        data = dict(r.data) if r.get("data") is not None else {}
+        info = {**r.key_value_pairs, **data}
+        info["source_row_id"] = r.id
+        return _with_labels(atoms, labels, info)
+
+
+def _open(path: Path) -> _Source:
+    if not path.exists():
+        raise DataError(path, None, "file does not exist")
+    if path.stat().st_size == 0:
+        raise DataError(path, None, "empty file")
+    suffix = path.suffix.lower()
+    if suffix == ".aselmdb":
+        source = _DBSource(path, "aselmdb")
+    elif suffix == ".db":
+        source = _DBSource(path, "db")
+    elif suffix in (".xyz", ".extxyz"):
+        source = _XYZSource(path)
+    else:
+        raise DataError(path, None, f"unsupported file type {suffix!r}; supported: {', '.join(SUFFIXES)}")
+    if len(source) == 0:
+        raise DataError(path, None, "empty file (no structures)")
+    return source
+
+
+def _expand(source) -> list[Path]:
+    if isinstance(source, (list, tuple)):
+        return [p for s in source for p in _expand(s)]
+    text = os.fspath(source)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES)
+        if not files:
+            raise DataError(path, None, f"directory holds no {'/'.join(SUFFIXES)} files")
+        return files
+    if any(c in text for c in "*?["):
+        files = sorted(Path(p) for p in _glob.glob(os.path.expanduser(text)))
+        if not files:
+            raise DataError(text, None, "glob pattern matched no files")
+        return files
+    return [path]
+
+
+# --- dataset ------------------------------------------------------------------------------------------------
+class AtomsDataset(Sequence):
+    """A read-only ``Sequence[ase.Atoms]`` over one or more files; items are validated on access.
+
+    Attributes:
+        files: the files, in order.
+        skipped: ``Counter`` of skip reasons when built with ``skip_invalid=True`` (empty otherwise).
+    """
+
+    def __init__(self, sources: list[_Source], *, limit=None, skip_invalid=False, require_energy=True):
+        self._sources = sources
+        self.require_energy = require_energy
+        self.files = [s.path for s in sources]
+        index = [(k, r) for k, s in enumerate(sources) for r in range(len(s))]
+        self.skipped: Counter = Counter()
+        if skip_invalid:
+            kept = []
+            for k, r in index:
+                if limit is not None and len(kept) >= limit:
+                    break
+                problem = validate(sources[k].raw(r), require_energy=require_energy)
+                if problem is None:
+                    kept.append((k, r))
+                else:
+                    self.skipped[problem.split(" (")[0]] += 1
+            index = kept
+            if self.skipped:
+                n = sum(self.skipped.values())
+                warnings.warn(f"read: skipped {n} invalid structure(s): {dict(self.skipped)}", stacklevel=3)
+        self._index = index if limit is None else index[:limit]
+        self._validate = not skip_invalid  # rows kept by the scan are valid already
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(f"index {i} out of range for dataset of {len(self)} structures")
+        k, row = self._index[i]
+        source = self._sources[k]
+        try:
+            atoms = source.raw(row)
+        except DataError:
+            raise
+        except Exception as err:  # noqa: BLE001 — re-raised with file and row
+            raise DataError(source.path, row, f"unreadable row ({type(err).__name__}: {err})") from err
+        if self._validate:
+            problem = validate(atoms, require_energy=self.require_energy)
+            if problem is not None:
+                raise DataError(source.path, row, problem)
+        return atoms
+
+    def check(self) -> "AtomsDataset":
+        """Read and validate every structure now (raises the first :class:`DataError`); returns ``self``."""
+        for i in range(len(self)):
+            self[i]
+        return self
+
+    def fingerprint(self) -> str:
+        """A short content hash of the files and the selected rows: the dataset id stored with every run.
+
+        Files up to 256 MiB are hashed whole; larger ones by name, size and their first and last MiB.
+        """
+        h = hashlib.sha256()
+        for path in self.files:
+            size = path.stat().st_size
+            h.update(f"{path.name}:{size}".encode())
+            with open(path, "rb") as fh:
+                if size <= 256 * 2**20:
+                    h.update(fh.read())
+                else:
+                    h.update(fh.read(2**20))
+                    fh.seek(-(2**20), os.SEEK_END)
+                    h.update(fh.read())
+        h.update(repr(self._index[:1] + self._index[-1:] + [len(self._index)]).encode())
+        return h.hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        names = ", ".join(p.name for p in self.files[:3]) + (", …" if len(self.files) > 3 else "")
+        return f"AtomsDataset({len(self)} structures from {names})"
+
+
+def read(source, *, limit: int | None = None, skip_invalid: bool = False, require_energy: bool = True) -> AtomsDataset:
+    """Read labelled structures from a file, a directory, a glob pattern or a list of those.
+
+    Args:
+        source: ``.aselmdb`` / ``.db`` / ``.extxyz`` / ``.xyz`` path, directory, glob, or list.
+        limit: keep only the first ``limit`` structures (in file order).
+        skip_invalid: skip invalid rows instead of raising; how many and why is in ``dataset.skipped``.
+        require_energy: a structure without an energy label is invalid (training needs it).
+
+    Raises:
+        DataError: naming the file and row, for unreadable, empty or invalid input.
+    """
+    if limit is not None and limit < 0:
+        raise ValueError(f"read: limit must be >= 0, got {limit}")
+    sources = [_open(p) for p in _expand(source)]
+    return AtomsDataset(sources, limit=limit, skip_invalid=skip_invalid, require_energy=require_energy)
+
+
+def element_symbol(z: int) -> str:
+    return chemical_symbols[z]
