@@ -83,7 +83,8 @@ def validate(atoms: Atoms, *, require_energy: bool = True, min_distance: float =
 def _min_distance(atoms: Atoms) -> float:
     from nnip.data.graph import neighbor_list
 
-    _, _, dist = neighbor_list(atoms.positions, atoms.cell[:], atoms.pbc, MIN_DISTANCE * 1.0001)
+    # a 1 Å search radius: vesin's cell list with a 0.1 Å cutoff would allocate (extent / 0.1 Å)^3 cells
+    _, _, dist = neighbor_list(atoms.positions, atoms.cell[:], atoms.pbc, 1.0)
     return float(dist.min()) if len(dist) else np.inf
 
 

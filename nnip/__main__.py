@@ -1,0 +1,5 @@
+import sys
+
+from nnip.cli import main
+
+sys.exit(main())

@@ -1,0 +1,45 @@
+"""``nnip`` command line: ``nnip data|train|sweep|plan ...``.
+
+Each subcommand forwards its arguments to the module that owns it, so every command is also a function:
+
+- ``nnip data make xtb-mols --n N --seed S``, ``nnip data stats PATH`` → :func:`nnip.data.registry.make_cli`
+- ``nnip train CONFIG.yaml --set key=value`` → :func:`nnip.train.train_cli`
+- ``nnip sweep SPEC --preset P --executor local|slurm`` → :func:`nnip.sweep.sweep_cli`
+- ``nnip plan --arch A --budget-pflops X [--store PATH | --paper]`` → :func:`nnip.scaling.plan_cli`
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "data": ("nnip.data.registry", "make_cli", "generate or inspect the embedded datasets"),
+    "train": ("nnip.train", "train_cli", "train one run from a YAML/JSON config"),
+    "sweep": ("nnip.sweep", "sweep_cli", "run a sweep (ladder x data fractions x options) locally or on SLURM"),
+    "plan": ("nnip.scaling", "plan_cli", "compute-optimal N*, D* and predicted loss for a FLOP budget"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: nnip COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<7} {help_}" for name, (_, _, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"nnip: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module, func, _ = COMMANDS[name]
+    result = getattr(importlib.import_module(module), func)(rest)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

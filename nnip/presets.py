@@ -1,0 +1,136 @@
+"""Scales: ``tiny`` (CI), ``cpu`` (the shipped book), ``paper`` (the paper's ladders on a GPU box).
+
+This is the only place where scales live; notebooks and sweeps take a preset name and read everything from here.
+
+- ``tiny`` — every notebook in ≤ 60 s on 2 cores: a few dozen molecules, a few steps. Proves wiring, not science.
+- ``cpu`` — real curves on the embedded datasets at CPU scale; all runs of the book together ≤ 8 CPU-hours on a
+  2-core machine; ladders cut to the widths that fit.
+- ``paper`` — Tables 3–6 ladders, the paper's batch sizes (64; 128 for EGNN, App. D), lr 1e-3 at the ≈1M base
+  width with μP transfer (§3.3), single epoch over OMol25's neutral split; the data path comes from the
+  ``NNIP_OMOL25`` environment variable (a directory of ``.aselmdb`` files) — nnip never downloads it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+__all__ = ["Preset", "PRESETS", "get"]
+
+
+@dataclass(frozen=True)
+class ArchScale:
+    """How one architecture is trained under a preset."""
+
+    widths: tuple  # ladder entries used, as hyper-parameter dicts (subset of ladder(name)) or overrides
+    batch_size: int = 64
+    lr: float = 1e-3
+    extra: dict = field(default_factory=dict)  # fixed hyper-parameters (e.g. smaller depth on CPU)
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    #: embedded datasets to build: name -> {"n": structures, "seed": seed}
+    datasets: dict
+    #: the molecular dataset source: an embedded name ("xtb-mols") or a path/glob of .aselmdb files
+    molecules: str
+    #: the materials dataset source (Trikha et al. chapter)
+    materials: str
+    n_val: int
+    #: data fractions r at which L(D_r) is read off one streaming run (§4.2)
+    fractions: tuple
+    #: per-architecture ladder entries and optimiser settings
+    archs: dict
+    #: maximum training structures (D_max in structures); None = the whole training split
+    max_train: int | None
+    #: evaluations per run (log-spaced plus regular)
+    n_evals: int
+    device: str = "cpu"
+    amp: str = "none"
+    seed: int = 0
+    #: default epochs for multi-epoch figures (Fig. 8, 9)
+    epochs: int = 4
+
+
+def _scale(widths, **kw):
+    return ArchScale(widths=tuple(widths), **kw)
+
+
+_TINY_ARCHS = {
+    "mpnn": _scale([{"hidden_dim": 8, "num_layers": 2}, {"hidden_dim": 16, "num_layers": 2}], batch_size=8),
+    "egnn": _scale([{"hidden_dim": 8, "num_layers": 2}, {"hidden_dim": 16, "num_layers": 2}], batch_size=8),
+    "gemnet_oc": _scale([{"hidden_dim": 8, "num_layers": 1}, {"hidden_dim": 12, "num_layers": 1}], batch_size=8),
+    "esen": _scale([{"sphere_channels": 2, "num_layers": 1, "l_max": 2}, {"sphere_channels": 4, "num_layers": 1, "l_max": 2}], batch_size=8),
+    "equiformer_v2": _scale([{"sphere_channels": 2, "num_layers": 1, "l_max": 2}, {"sphere_channels": 4, "num_layers": 1, "l_max": 2}], batch_size=8),
+    "transformer": _scale([{"d_model": 8, "num_layers": 1, "num_heads": 1}, {"d_model": 16, "num_layers": 1, "num_heads": 1}], batch_size=8),
+}
+
+_CPU_ARCHS = {
+    "mpnn": _scale([{"hidden_dim": w} for w in (32, 64, 128, 256)], batch_size=16),
+    "egnn": _scale([{"hidden_dim": w, "num_layers": 4} for w in (16, 32, 64)], batch_size=32),
+    "gemnet_oc": _scale([{"hidden_dim": w, "num_layers": 2} for w in (16, 32)], batch_size=16),
+    "esen": _scale([{"sphere_channels": c, "num_layers": 3, "l_max": 2} for c in (2, 4, 8)], batch_size=16),
+    "equiformer_v2": _scale([{"sphere_channels": c, "num_layers": 2, "l_max": 2} for c in (4, 8)], batch_size=16),
+    "transformer": _scale([{"d_model": d, "num_layers": 2, "num_heads": 2} for d in (16, 32, 64)], batch_size=16),
+}
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(
+        name="tiny",
+        datasets={"xtb-mols": {"n": 64, "seed": 0}, "emt-alloys": {"n": 64, "seed": 0}},
+        molecules="xtb-mols",
+        materials="emt-alloys",
+        n_val=8,
+        fractions=(0.5, 1.0),
+        archs=_TINY_ARCHS,
+        max_train=48,
+        n_evals=4,
+        epochs=2,
+    ),
+    "cpu": Preset(
+        name="cpu",
+        datasets={"xtb-mols": {"n": 20000, "seed": 0}, "emt-alloys": {"n": 4000, "seed": 0}},
+        molecules="xtb-mols",
+        materials="emt-alloys",
+        n_val=500,
+        fractions=tuple(round(0.1 * k, 1) for k in range(1, 11)),
+        archs=_CPU_ARCHS,
+        max_train=None,
+        n_evals=30,
+        epochs=8,
+    ),
+    "paper": Preset(
+        name="paper",
+        datasets={},
+        molecules=os.environ.get("NNIP_OMOL25", "$NNIP_OMOL25"),
+        materials=os.environ.get("NNIP_OMAT24", "$NNIP_OMAT24"),
+        n_val=27000,
+        fractions=tuple(round(0.1 * k, 1) for k in range(1, 11)),
+        archs={},  # filled below from the ladders: the paper's Tables 3-6
+        max_train=None,
+        n_evals=200,
+        device="cuda",
+        amp="bf16",
+        epochs=100,
+    ),
+}
+
+
+def get(name: str) -> Preset:
+    """The preset called ``name``; the ``paper`` preset's ladders come from :func:`nnip.models.ladder`."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    preset = PRESETS[name]
+    if name == "paper" and not preset.archs:
+        from nnip.models import ladder
+
+        batch = {"egnn": 128}
+        archs = {}
+        for arch in ("mpnn", "egnn", "gemnet_oc", "esen", "equiformer_v2", "transformer"):
+            try:
+                archs[arch] = _scale(ladder(arch), batch_size=batch.get(arch, 64), lr=1e-3)
+            except NotImplementedError:
+                continue
+        preset = Preset(**{**preset.__dict__, "archs": archs})
+    return preset
