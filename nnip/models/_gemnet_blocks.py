@@ -28,6 +28,8 @@ def he_orthogonal_(weight: torch.Tensor, fan_in: int) -> torch.Tensor:
 
     ``weight`` is ``(d_out, d_in)``; decorrelated rows with He variance keep activations at unit scale.
     """
+    if weight.is_meta:  # shape-only construction (parameter counting)
+        return weight
     with torch.no_grad():
         nn.init.orthogonal_(weight)
         if weight.shape[1] > 1:
@@ -210,27 +212,32 @@ def select_edges(graph: Graph, cutoff: float, max_neighbors: int | None, num_ato
     return Graph(graph.src[keep], graph.dst[keep], graph.shift[keep], graph.vec[keep])
 
 
-def symmetrize(graph: Graph) -> Graph:
-    """Union of the edges and their reverses ``(j, i, S) -> (i, j, -S)``, sorted by target, with ``id_swap``.
+def symmetrize(graph: Graph, num_atoms: int) -> Graph:
+    """Union of the edges and their reverses ``(j, i, S) -> (i, j, -S)``, sorted by (target, source, shift), with
+    ``id_swap`` (the index of each edge's reverse).
 
     A neighbour cap can keep ``j -> i`` but not ``i -> j``; the union restores every reverse edge (instead of
     fairchem's index-ordered half selection) so the graph stays permutation-equivariant.
     """
     n = len(graph)
-    rows = torch.cat(
-        [
-            torch.cat([graph.dst[:, None], graph.src[:, None], graph.shift], 1),
-            torch.cat([graph.src[:, None], graph.dst[:, None], -graph.shift], 1),
-        ]
-    )  # (2n, 5): [target, source, shift]
-    uniq, inv = torch.unique(rows, dim=0, return_inverse=True)
-    pos = torch.arange(2 * n, device=rows.device)
-    first = torch.full((uniq.shape[0],), 2 * n, dtype=torch.long, device=rows.device)
-    first = first.scatter_reduce(0, inv, pos, "amin")
-    vec = torch.cat([graph.vec, -graph.vec])[first]
+    src = torch.cat([graph.src, graph.dst])
+    dst = torch.cat([graph.dst, graph.src])
+    shift = torch.cat([graph.shift, -graph.shift])  # (2n, 3)
+    smax = int(shift.abs().max()) if n else 0
+    base = 2 * smax + 1
+    if num_atoms**2 * base**3 >= 2**62:
+        raise ValueError("symmetrize: graph too large to encode edges as int64 keys")
+    key = dst * num_atoms + src
+    for k in range(3):
+        key = key * base + (shift[:, k] + smax)
+    uniq, inv = torch.unique(key, sorted=True, return_inverse=True)  # (U,), (2n,)
+    pos = torch.arange(2 * n, device=key.device)
+    first = torch.full((uniq.shape[0],), 2 * n, dtype=torch.long, device=key.device)
+    first = first.scatter_reduce(0, inv, pos, "amin")  # a representative row of every unique edge
     id_swap = torch.empty_like(first)
     id_swap[inv] = inv[(pos + n) % (2 * n)] if n else inv
-    return Graph(uniq[:, 1], uniq[:, 0], uniq[:, 2:], vec, id_swap)
+    vec = torch.cat([graph.vec, -graph.vec])[first]
+    return Graph(src[first], dst[first], shift[first], vec, id_swap)
 
 
 @dataclass
@@ -440,3 +447,95 @@ class OutputBlock(AtomUpdate):
         x_f = self.seq_forces(m)
         x_f = self.scale_rbf_F(x_f * self.dense_rbf_F(rbf))  # (E, d_edge)
         return x_e, x_f
+
+
+class EdgeEmbedding(nn.Module):
+    """``m_ca = Dense_act([h_c, h_a, x_ca])``, ``(N, d_atom), (E, d_x) -> (E, d_out)``."""
+
+    def __init__(self, d_atom: int, d_x: int, d_out: int):
+        super().__init__()
+        self.dense = Dense(2 * d_atom + d_x, d_out, act=True)
+
+    def forward(self, h, x, graph: Graph):
+        return self.dense(torch.cat([h[graph.src], h[graph.dst], x], dim=-1))
+
+
+@dataclass
+class Context:
+    """Everything an interaction block reads besides ``(h, m)``: graphs, index sets and projected bases."""
+
+    main: Graph
+    num_atoms: int
+    trip: Pairs
+    rbf_tint: torch.Tensor  # (E, d_rbf)
+    cbf_tint: tuple  # (E, d_cbf, S), (E, S, K)
+    rbf_h: torch.Tensor  # (E, d_rbf)
+    quad: Quadruplets | None = None
+    rbf_qint: torch.Tensor | None = None  # (E, d_rbf)
+    cir_qint: torch.Tensor | None = None  # (T_in, d_cbf)
+    sbf_qint: tuple | None = None  # (E, d_sbf, S²), (E, S², K)
+    aeaint: Graph | None = None
+    trip_a2e: Pairs | None = None
+    rbf_a2e: torch.Tensor | None = None  # (E_ae, d_rbf)
+    cbf_a2e: tuple | None = None
+    trip_e2a: Pairs | None = None
+    rbf_e2a: torch.Tensor | None = None  # (E, d_rbf)
+    cbf_e2a: tuple | None = None
+    aint: Graph | None = None
+    pairs_aint: Pairs | None = None
+    rad_aint: torch.Tensor | None = None  # (N, d_rbf, K)
+
+
+class InteractionBlock(nn.Module):
+    """One GemNet-OC block: edge interactions (triplet [+ quadruplet, atom->edge]) and atom interactions
+    ([edge->atom, atom->atom]) merged with 1/sqrt(count), residual edge update, atom update from edges, and the
+    edge update from the new atom embeddings (concat layer)."""
+
+    def __init__(self, d, d_trip_in, d_trip_out, d_quad_in, d_quad_out, d_aint_in, d_aint_out, d_rbf, d_cbf, d_sbf,
+                 num_before_skip, num_after_skip, num_concat, num_atom, num_atom_emb_layers,
+                 quad_interaction, atom_edge_interaction, edge_atom_interaction, atom_interaction):  # fmt: skip
+        super().__init__()
+        trip = (d_trip_in, d_trip_out, d_rbf, d_cbf)
+        self.dense_ca = Dense(d, d, act=True)
+        self.trip_interaction = TripletInteraction(d, d, *trip)
+        self.quad_interaction = (
+            QuadrupletInteraction(d, d_quad_in, d_quad_out, d_rbf, d_cbf, d_sbf) if quad_interaction else None
+        )
+        self.atom_edge_interaction = TripletInteraction(d, d, *trip) if atom_edge_interaction else None
+        self.edge_atom_interaction = (
+            TripletInteraction(d, d, *trip, symmetric=False, swap_output=False) if edge_atom_interaction else None
+        )
+        self.atom_interaction = PairInteraction(d, d_aint_in, d_aint_out, d_rbf) if atom_interaction else None
+        self.layers_before_skip = residual_stack(d, num_before_skip)
+        self.layers_after_skip = residual_stack(d, num_after_skip)
+        self.atom_emb_layers = residual_stack(d, num_atom_emb_layers)
+        self.atom_update = AtomUpdate(d, d, d_rbf, num_atom)
+        self.concat_layer = EdgeEmbedding(d, d, d)
+        self.residual_m = residual_stack(d, num_concat)
+        self.inv_sqrt_eint = 1.0 / math.sqrt(2 + quad_interaction + atom_edge_interaction)
+        self.inv_sqrt_aint = 1.0 / math.sqrt(1 + edge_atom_interaction + atom_interaction)
+
+    def forward(self, h: torch.Tensor, m: torch.Tensor, c: Context) -> tuple[torch.Tensor, torch.Tensor]:
+        g = c.main
+        x = self.dense_ca(m) + self.trip_interaction(m, c.rbf_tint, c.cbf_tint, c.trip, g.id_swap)
+        if self.quad_interaction is not None:
+            x = x + self.quad_interaction(m, c.rbf_qint, c.cir_qint, c.sbf_qint, c.quad, g.id_swap)
+        if self.atom_edge_interaction is not None:
+            x = x + self.atom_edge_interaction(
+                h, c.rbf_a2e, c.cbf_a2e, c.trip_a2e, g.id_swap, expand_idx=c.aeaint.src
+            )
+        x = x * self.inv_sqrt_eint  # (E, d)
+        h_new = h
+        if self.edge_atom_interaction is not None:
+            agg = (c.aeaint.dst, c.num_atoms)
+            h_new = h_new + self.edge_atom_interaction(m, c.rbf_e2a, c.cbf_e2a, c.trip_e2a, None, agg=agg)
+        if self.atom_interaction is not None:
+            h_new = h_new + self.atom_interaction(h, c.rad_aint, c.aint, c.pairs_aint)
+        h = h_new * self.inv_sqrt_aint  # (N, d)
+
+        m = (m + self.layers_before_skip(x)) * INV_SQRT2
+        m = self.layers_after_skip(m)
+        h = self.atom_emb_layers(h)
+        h = (h + self.atom_update(m, c.rbf_h, g.dst, c.num_atoms)) * INV_SQRT2
+        m = (m + self.residual_m(self.concat_layer(h, m, g))) * INV_SQRT2
+        return h, m

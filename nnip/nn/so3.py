@@ -1,0 +1,569 @@
+r"""SO(3) machinery for frame-aligned equivariant networks (eSCN / eSEN / EquiformerV2): App. C.4, eq. (13)–(22)
+of Ngo & Ravanbakhsh 2025; Passaro & Zitnick 2023; Fu et al. 2025.
+
+**Layout.** Node features are irreps stored as ``(n, (l_max+1)**2, C)`` in e3nn's real spherical-harmonic order:
+degree ``l`` occupies rows ``l**2 … l**2 + 2l``, row ``l**2 + l + m`` holds order ``m`` (``-l ≤ m ≤ l``). In e3nn
+0.6 the polar axis is **y** and the ``l = 1`` block is the Cartesian vector ``(x, y, z)``, so ``D^1(R) = R``.
+
+**Edge frames** (eq. 15). :func:`edge_rotation` returns ``R_uv`` with ``R_uv r̂_uv = ŷ``;
+:func:`wigner_d_blocks` gives the block-diagonal Wigner matrix ``D(R)`` with ``Y(R x) = D(R) Y(x)``, so
+``x̃ = D(R_uv) x`` expresses a feature in the edge-aligned frame. In that frame a rotation about the edge only mixes
+``(l, +m)`` with ``(l, -m)``: the SO(3) convolution of eq. (14) becomes the SO(2) linear map of eq. (21)–(22)
+(:class:`SO2Linear`, :class:`SO2Convolution`), applied to orders ``|m| ≤ m_max`` only. Coefficients are then kept
+in *m-major* order (:func:`m_order`): all ``m = 0`` rows (``l = 0 … l_max``), then for each ``m = 1 … m_max`` the
+``+m`` rows followed by the ``-m`` rows (``l = m … l_max``). ``D[:, m_order(l_max, m_max)]`` rotates into the frame
+*and* truncates and reorders in one product (:func:`rotate_to_edge`, :func:`rotate_from_edge`).
+
+The roll of the frame about the edge (the gauge) is fixed deterministically; every operation applied in the edge
+frame commutes with rotations about ``ŷ``, so outputs do not depend on it.
+
+**Pointwise blocks.** :class:`SO3Linear` (one weight per degree), :class:`GateActivation` (SiLU on ``l = 0``,
+sigmoid gates on ``l > 0``), :class:`S2Grid` / :class:`S2Activation` / :class:`GridMLP` (to a spherical grid,
+pointwise function, back — equivariant up to the grid's aliasing error, which shrinks fast with ``resolution``),
+:class:`EquivariantRMSNorm` and :class:`EquivariantLayerNorm`, :class:`RadialMLP`.
+
+>>> R = edge_rotation(torch.tensor([[1.0, 2.0, 2.0]]))
+>>> torch.allclose(R[0] @ torch.tensor([1.0, 2.0, 2.0]) / 3, torch.tensor([0.0, 1.0, 0.0]), atol=1e-6)
+True
+>>> wigner_d_blocks(R, 2).shape
+torch.Size([1, 9, 9])
+>>> m_order(2, 1).tolist()  # (0,0) (1,0) (2,0) | (1,+1) (2,+1) | (1,-1) (2,-1)
+[0, 2, 6, 3, 7, 1, 5]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from typing import Sequence
+
+import torch
+from e3nn import o3
+from torch import nn
+
+__all__ = [
+    # layout
+    "num_coefficients",
+    "degree_index",
+    "order_index",
+    "m_order",
+    "m_sizes",
+    "m_truncation",
+    # frames and Wigner matrices
+    "edge_rotation",
+    "wigner_d_blocks",
+    "rotate_to_edge",
+    "rotate_from_edge",
+    # layers
+    "RadialMLP",
+    "SO2Linear",
+    "SO2Convolution",
+    "SO3Linear",
+    "GateActivation",
+    "S2Grid",
+    "S2Activation",
+    "SeparableS2Activation",
+    "GridMLP",
+    "EquivariantRMSNorm",
+    "EquivariantLayerNorm",
+]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# coefficient bookkeeping
+# ---------------------------------------------------------------------------------------------------------------
+def num_coefficients(l_max: int) -> int:
+    """``(l_max + 1)**2``: rows of an irreps feature with every degree ``0 … l_max``."""
+    return (l_max + 1) ** 2
+
+
+def degree_index(l_max: int) -> torch.Tensor:
+    """Degree ``l`` of each of the ``(l_max+1)**2`` rows (l-major e3nn order), ``(K,)`` long."""
+    return torch.repeat_interleave(torch.arange(l_max + 1, device="cpu"), 2 * torch.arange(l_max + 1, device="cpu") + 1)
+
+
+def order_index(l_max: int) -> torch.Tensor:
+    """Order ``m`` of each of the ``(l_max+1)**2`` rows (l-major e3nn order), ``(K,)`` long."""
+    return torch.cat([torch.arange(-l, l + 1, dtype=torch.long, device="cpu") for l in range(l_max + 1)])
+
+
+def m_order(l_max: int, m_max: int) -> torch.Tensor:
+    """Rows (indices into the l-major layout) with ``|m| ≤ m_max`` in m-major order, ``(K_m,)`` long.
+
+    Order: ``(l, 0)`` for ``l = 0 … l_max``; then for ``m = 1 … m_max``: ``(l, +m)`` for ``l = m … l_max`` followed by
+    ``(l, -m)`` for ``l = m … l_max``. ``K_m = (l_max+1) + Σ_m 2 (l_max - m + 1)``.
+    """
+    _check_lm(l_max, m_max)
+    idx = [l * l + l for l in range(l_max + 1)]
+    for m in range(1, m_max + 1):
+        idx += [l * l + l + m for l in range(m, l_max + 1)]
+        idx += [l * l + l - m for l in range(m, l_max + 1)]
+    return torch.tensor(idx, dtype=torch.long, device="cpu")
+
+
+def m_sizes(l_max: int, m_max: int) -> list[int]:
+    """Degrees carrying order ``m`` for ``m = 0 … m_max``: ``[l_max + 1, l_max, …, l_max - m_max + 1]``."""
+    _check_lm(l_max, m_max)
+    return [l_max - m + 1 for m in range(m_max + 1)]
+
+
+def m_truncation(l_max: int, m_max: int) -> torch.Tensor:
+    """Rows with ``|m| ≤ m_max`` in the original l-major order (eq. 22's truncation without reordering), long."""
+    _check_lm(l_max, m_max)
+    return torch.nonzero(order_index(l_max).abs() <= m_max).flatten()
+
+
+def _check_lm(l_max: int, m_max: int) -> None:
+    if l_max < 0 or not 0 <= m_max <= l_max:
+        raise ValueError(f"need 0 <= m_max <= l_max, got l_max={l_max}, m_max={m_max}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# edge frames and Wigner-D
+# ---------------------------------------------------------------------------------------------------------------
+def edge_rotation(edge_vec: torch.Tensor) -> torch.Tensor:
+    r"""Rotations ``R`` with ``R r̂ = ŷ`` (eq. 15), ``(n, 3) -> (n, 3, 3)``, ``det R = 1``.
+
+    Closed form (Rodrigues, the minimal rotation taking ``a`` to ``ŷ``):
+    ``R = c I + [v]_× + v v^T / (1 + c)`` with ``v = a × ŷ``, ``c = a_y``. It is rational in ``a`` with denominator
+    ``≥ 1`` on the hemisphere ``a_y ≥ 0``; on the other hemisphere ``a`` is first turned by π about ``z``
+    (``(x, y, z) -> (-x, -y, z)``), so no edge direction is singular, ``ŷ`` itself maps to ``R = I``, and the
+    result is smooth (differentiable) except for the deterministic gauge switch at ``a_y = 0`` — harmless because
+    every edge-frame operation commutes with rotations about ``ŷ``. No random roll.
+    """
+    a = edge_vec / edge_vec.norm(dim=-1, keepdim=True)
+    sign = torch.where(a[..., 1] < 0, -1.0, 1.0).to(a.dtype)
+    ax, ay, az = a[..., 0] * sign, a[..., 1] * sign, a[..., 2]  # F a with F = diag(sign, sign, 1)
+    k = 1.0 / (1.0 + ay)  # ay >= 0
+    R0 = torch.stack(
+        [
+            torch.stack([ay + k * az * az, -ax, -k * ax * az], -1),
+            torch.stack([ax, ay, az], -1),
+            torch.stack([-k * ax * az, -az, ay + k * ax * ax], -1),
+        ],
+        -2,
+    )  # R0 (F a) = ŷ
+    col = torch.stack([sign, sign, torch.ones_like(sign)], -1)
+    return R0 * col.unsqueeze(-2)  # R = R0 F
+
+
+@functools.lru_cache(maxsize=None)
+def _cg_recursion(l: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``(2l+1) C`` with ``C = wigner_3j(l-1, 1, l)`` reshaped to ``(3(2l-1), 2l+1)``, cached per dtype/device."""
+    C = o3.wigner_3j(l - 1, 1, l, dtype=torch.float64, device="cpu")
+    return (math.sqrt(2 * l + 1) * C.reshape(3 * (2 * l - 1), 2 * l + 1)).to(dtype=dtype, device=device)
+
+
+def wigner_d_blocks(R: torch.Tensor, l_max: int) -> torch.Tensor:
+    r"""Block-diagonal real Wigner-D matrices, ``(n, 3, 3) -> (n, (l_max+1)**2, (l_max+1)**2)``.
+
+    Satisfies ``Y(R x) = D(R) Y(x)`` for e3nn's spherical harmonics, ``D(R_1 R_2) = D(R_1) D(R_2)`` and
+    ``D(R^T) = D(R)^T``. Built without Euler angles (no gimbal singularities, smooth in ``R``) by the recursion
+    ``D^0 = 1``, ``D^1 = R``, ``D^l = (2l+1)\, C^T (D^{l-1} ⊗ D^1) C`` with ``C`` the e3nn Wigner-3j symbol
+    ``(l-1) ⊗ 1 → l``. Matches ``e3nn.o3.wigner_D`` to machine precision and is several times faster. Computed in at
+    least float32, also under autocast.
+    """
+    if R.shape[-2:] != (3, 3):
+        raise ValueError(f"R must be (..., 3, 3), got {tuple(R.shape)}")
+    with torch.autocast(device_type=R.device.type, enabled=False):
+        dtype = torch.promote_types(R.dtype, torch.float32)
+        R = R.to(dtype)
+        batch = R.shape[:-2]
+        R2 = R.reshape(-1, 3, 3)
+        n = R2.shape[0]
+        K = num_coefficients(l_max)
+        out = R2.new_zeros(n, K, K)
+        out[:, 0, 0] = 1.0
+        prev = R2
+        if l_max >= 1:
+            out[:, 1:4, 1:4] = R2
+        for l in range(2, l_max + 1):
+            C = _cg_recursion(l, dtype, R2.device)  # (3(2l-1), 2l+1)
+            kron = (prev.unsqueeze(2).unsqueeze(-1) * R2.unsqueeze(1).unsqueeze(3)).reshape(n, 6 * l - 3, 6 * l - 3)
+            prev = C.T @ kron @ C  # (n, 2l+1, 2l+1)
+            out[:, l * l : (l + 1) ** 2, l * l : (l + 1) ** 2] = prev
+        return out.reshape(*batch, K, K)
+
+
+def rotate_to_edge(x: torch.Tensor, wigner: torch.Tensor, order: torch.Tensor | None = None) -> torch.Tensor:
+    """``x̃ = D x`` restricted to ``order``'s rows: ``(n, K, C), (n, K, K) -> (n, len(order), C)``.
+
+    ``order`` is e.g. :func:`m_order` (rotate, truncate to ``|m| ≤ m_max``, m-major) or ``None`` (all rows).
+    """
+    D = wigner if order is None else wigner.index_select(1, order.to(wigner.device))
+    return torch.bmm(D, x)
+
+
+def rotate_from_edge(x: torch.Tensor, wigner: torch.Tensor, order: torch.Tensor | None = None) -> torch.Tensor:
+    """Inverse of :func:`rotate_to_edge`: ``D^T x̃`` (dropped rows count as 0), ``(n, len(order), C) -> (n, K, C)``."""
+    D = wigner if order is None else wigner.index_select(1, order.to(wigner.device))
+    return torch.bmm(D.transpose(1, 2), x)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# radial MLP and SO(2) linear maps
+# ---------------------------------------------------------------------------------------------------------------
+class RadialMLP(nn.Sequential):
+    """``Linear -> LayerNorm -> SiLU -> … -> Linear`` over invariant edge features, ``(n, dims[0]) -> (n, dims[-1])``.
+
+    The eSCN/eSEN radial function: its output scales the inputs of an :class:`SO2Convolution` per edge.
+    """
+
+    def __init__(self, dims: Sequence[int]):
+        dims = [int(d) for d in dims]
+        if len(dims) < 2:
+            raise ValueError(f"RadialMLP needs at least two sizes, got {dims}")
+        layers: list[nn.Module] = []
+        for k, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+            layers.append(nn.Linear(a, b))
+            if k < len(dims) - 2:
+                layers += [nn.LayerNorm(b), nn.SiLU()]
+        super().__init__(*layers)
+        self.dims = tuple(dims)
+
+
+class SO2Linear(nn.Module):
+    r"""The SO(2) linear map of eq. (21)–(22) on m-major, ``|m| ≤ m_max`` features (see :func:`m_order`).
+
+    ``(n, K_m, in_channels) -> (n, K_m, out_channels)``. For ``m = 0`` one linear map with bias over all
+    ``(l, channel)`` pairs (``(l_max+1)·C_in -> (l_max+1)·C_out [+ extra_m0_channels]``); for each ``0 < m ≤ m_max``
+    a bias-free pair of weights ``W_r, W_i`` acting on ``(x_{+m}, x_{-m})`` as
+
+    .. math:: y_{+m} = W_r x_{+m} - W_i x_{-m}, \qquad y_{-m} = W_i x_{+m} + W_r x_{-m},
+
+    which commutes with rotations about the edge (``ŷ``). ``forward(x, scale)`` optionally multiplies the inputs
+    by a per-edge invariant ``scale`` of width :attr:`radial_dim` (the radial-conditioned weights of eSCN/eSEN:
+    ``(x ⊙ s) W`` for ``m = 0`` and the same ``s`` for ``±m``). With ``extra_m0_channels > 0`` the call returns
+    ``(y, extra)`` where ``extra`` is ``(n, extra_m0_channels)`` of additional invariant outputs (gates).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, l_max: int, m_max: int, extra_m0_channels: int = 0):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.l_max, self.m_max = l_max, m_max
+        self.sizes = m_sizes(l_max, m_max)
+        self.extra_m0_channels = int(extra_m0_channels)
+        self.fc_m0 = nn.Linear(self.sizes[0] * in_channels, self.sizes[0] * out_channels + self.extra_m0_channels)
+        self.fc_m = nn.ModuleList()
+        for n_m in self.sizes[1:]:
+            fc = nn.Linear(n_m * in_channels, 2 * n_m * out_channels, bias=False)
+            with torch.no_grad():
+                fc.weight.mul_(1.0 / math.sqrt(2.0))
+            self.fc_m.append(fc)
+        #: width of the per-edge input scaling accepted by ``forward``
+        self.radial_dim = sum(self.sizes) * in_channels
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None):
+        n = x.shape[0]
+        c_in, c_out = self.in_channels, self.out_channels
+        n0 = self.sizes[0]
+        x0 = x[:, :n0].reshape(n, n0 * c_in)
+        if scale is not None:
+            x0 = x0 * scale[:, : n0 * c_in]
+        y0 = self.fc_m0(x0)
+        extra = y0[:, : self.extra_m0_channels]
+        out = [y0[:, self.extra_m0_channels :].reshape(n, n0, c_out)]
+        row, col = n0, n0 * c_in
+        for n_m, fc in zip(self.sizes[1:], self.fc_m):
+            xm = x[:, row : row + 2 * n_m].reshape(n, 2, n_m * c_in)  # [+m; -m]
+            if scale is not None:
+                xm = xm * scale[:, None, col : col + n_m * c_in]
+            ym = fc(xm)  # (n, 2, 2 n_m c_out): [W_r x, W_i x]
+            yr, yi = ym[..., : n_m * c_out], ym[..., n_m * c_out :]
+            y_pos = yr[:, 0] - yi[:, 1]
+            y_neg = yr[:, 1] + yi[:, 0]
+            out.append(torch.cat([y_pos, y_neg], dim=1).reshape(n, 2 * n_m, c_out))
+            row, col = row + 2 * n_m, col + n_m * c_in
+        y = torch.cat(out, dim=1)
+        return (y, extra) if self.extra_m0_channels else y
+
+    def extra_repr(self) -> str:
+        return (
+            f"in={self.in_channels}, out={self.out_channels}, l_max={self.l_max}, m_max={self.m_max}, "
+            f"extra_m0={self.extra_m0_channels}"
+        )
+
+
+class SO2Convolution(SO2Linear):
+    """:class:`SO2Linear` whose per-edge input scaling comes from a :class:`RadialMLP` of invariant edge features.
+
+    ``edge_dims = [d_edge, hidden, …]``; the MLP appends the output width :attr:`radial_dim`.
+    ``forward(x, x_edge)``: ``(n, K_m, C_in), (n, d_edge) -> (n, K_m, C_out)`` (``, extra`` as in :class:`SO2Linear`).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        l_max: int,
+        m_max: int,
+        edge_dims: Sequence[int],
+        extra_m0_channels: int = 0,
+    ):
+        super().__init__(in_channels, out_channels, l_max, m_max, extra_m0_channels)
+        self.rad_func = RadialMLP([*edge_dims, self.radial_dim])
+
+    def forward(self, x: torch.Tensor, x_edge: torch.Tensor):  # type: ignore[override]
+        return super().forward(x, self.rad_func(x_edge))
+
+
+class SO3Linear(nn.Module):
+    """Degree-wise linear map ``y_l = W_l x_l`` (shared over ``m``) plus a bias on ``l = 0``.
+
+    ``(n, (l_max+1)**2, in) -> (n, (l_max+1)**2, out)``; parameters ``(l_max+1)·out·in + out``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, l_max: int):
+        super().__init__()
+        self.in_channels, self.out_channels, self.l_max = in_channels, out_channels, l_max
+        bound = 1.0 / math.sqrt(in_channels)
+        self.weight = nn.Parameter(torch.empty(l_max + 1, out_channels, in_channels).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.register_buffer("expand_index", degree_index(l_max), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.index_select(0, self.expand_index)  # (K, out, in)
+        y = torch.einsum("nki,koi->nko", x, w)
+        return torch.cat([y[:, :1] + self.bias.to(y.dtype), y[:, 1:]], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"in={self.in_channels}, out={self.out_channels}, l_max={self.l_max}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# activations
+# ---------------------------------------------------------------------------------------------------------------
+class GateActivation(nn.Module):
+    """Gated nonlinearity: ``SiLU`` on the ``l = 0`` row, ``x_l ⊙ sigmoid(g_l)`` on ``l > 0`` rows.
+
+    ``forward(gates, x)``: ``gates (n, l_max·C)`` invariant, ``x (n, K, C)`` with row degrees ``degrees`` (default
+    the full l-major layout; pass ``degree_index(l_max)[m_order(l_max, m_max)]`` for edge-frame features). Row 0
+    must be ``l = 0``.
+    """
+
+    def __init__(self, l_max: int, channels: int, degrees: torch.Tensor | None = None):
+        super().__init__()
+        degrees = degree_index(l_max) if degrees is None else torch.as_tensor(degrees, dtype=torch.long, device="cpu")
+        if degrees[0] != 0 or (degrees[1:] == 0).any():
+            raise ValueError("GateActivation expects exactly one l = 0 row, first")
+        self.l_max, self.channels = l_max, channels
+        self.register_buffer("gate_index", degrees[1:] - 1, persistent=False)
+
+    def forward(self, gates: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        g = torch.sigmoid(gates).reshape(gates.shape[0], self.l_max, self.channels)
+        g = g.index_select(1, self.gate_index)  # (n, K-1, C)
+        return torch.cat([nn.functional.silu(x[:, :1]), x[:, 1:] * g], dim=1)
+
+
+@contextlib.contextmanager
+def _default_dtype(dtype: torch.dtype):
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+@functools.lru_cache(maxsize=None)
+def _grid_matrices(l_max: int, m_max: int, res: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """float64 ``(P, K)`` to-grid and ``(K, P)`` from-grid matrices (cached: e3nn builds its tables with sympy)."""
+    K = num_coefficients(l_max)
+    # CPU and float64 whatever the ambient defaults (e3nn builds some grid tables in the default dtype)
+    with torch.device("cpu"), _default_dtype(torch.float64):
+        to = o3.ToS2Grid(l_max, res, normalization="integral")
+        fr = o3.FromS2Grid(res, l_max, normalization="integral")
+        to_mat = to(torch.eye(K)).reshape(K, -1).T  # (P, K): Y_k(s_p)
+        # FromS2Grid is a quadrature Σ_p w_β(p) Y_k(s_p) f(s_p) with weights depending on the latitude only;
+        # read w_β off its l = 0 output for one point per latitude (cheap even for fine grids)
+        probe = torch.zeros(res[0], *res)
+        probe[torch.arange(res[0]), torch.arange(res[0]), 0] = 1.0
+        w = fr(probe)[:, 0] / to_mat[0, 0]  # (res_beta,)
+    from_mat = (to_mat * w.repeat_interleave(res[1])[:, None]).T  # (K, P)
+    if m_max < l_max:
+        deg = degree_index(l_max)
+        scale = torch.where(deg > m_max, torch.sqrt((2 * deg + 1) / (2 * m_max + 1.0)), 1.0).double()
+        to_mat, from_mat = to_mat * scale, from_mat / scale[:, None]
+    return to_mat, from_mat
+
+
+class S2Grid(nn.Module):
+    r"""Projection between irreps and values on an e3nn ``(res_beta, res_alpha)`` sphere grid.
+
+    ``to_grid``: ``(n, K, C) -> (n, P, C)`` with ``f(s_p) = Σ_i x_i Y_i(s_p)``; ``from_grid``: ``(n, P, C) ->
+    (n, K, C)`` by quadrature (``from_grid(to_grid(x)) = x`` for the kept rows). Both use e3nn's ``ToS2Grid`` /
+    ``FromS2Grid`` ("integral" normalisation) as matrices, restricted to rows ``|m| ≤ m_max`` in ``order``
+    (default: l-major :func:`m_truncation`). With ``m_max < l_max`` degrees ``l > m_max`` are amplified by
+    ``sqrt((2l+1)/(2 m_max+1))`` on the way to the grid (eSCN: they lost ``2(l - m_max)`` of their components) and
+    attenuated by the same factor on the way back, so the round trip stays the identity (fairchem multiplies both
+    ways). ``resolution``: ``None`` (``2(l_max+1)`` latitudes, ``2(m_max+1)+1``
+    longitudes if ``m_max = l_max`` else ``2 m_max+1``), an int for both, or ``(res_beta, res_alpha)``.
+
+    A pointwise nonlinearity on the grid is rotation-equivariant only up to aliasing; the error falls
+    exponentially with the resolution (SiLU of unit-variance random ``l_max = 4`` features: relative error ~1e-1 at
+    the default 10×11, ~1e-4 at 30×30, ~1e-7 at 60×60; far smaller inside a normalised network).
+    """
+
+    def __init__(
+        self,
+        l_max: int,
+        m_max: int | None = None,
+        resolution: int | tuple[int, int] | None = None,
+        order: torch.Tensor | None = None,
+    ):
+        super().__init__()
+        m_max = l_max if m_max is None else m_max
+        _check_lm(l_max, m_max)
+        if resolution is None:
+            res = (2 * (l_max + 1), 2 * (m_max + 1) + 1 if m_max == l_max else 2 * m_max + 1)
+        elif isinstance(resolution, int):
+            res = (resolution, resolution)
+        else:
+            res = tuple(int(r) for r in resolution)
+        to_mat, from_mat = _grid_matrices(l_max, m_max, res)
+        order = m_truncation(l_max, m_max) if order is None else torch.as_tensor(order, dtype=torch.long, device="cpu")
+        self.l_max, self.m_max, self.resolution = l_max, m_max, res
+        # float64 masters (cast per call), so that a float64 model sees float64-accurate projections
+        self.register_buffer("to_mat", to_mat[:, order].contiguous(), persistent=False)
+        self.register_buffer("from_mat", from_mat[order].contiguous(), persistent=False)
+
+    @property
+    def num_points(self) -> int:
+        return self.to_mat.shape[0]
+
+    def to_grid(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("pk,nkc->npc", self.to_mat.to(x.dtype), x)
+
+    def from_grid(self, g: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("kp,npc->nkc", self.from_mat.to(g.dtype), g)
+
+    def extra_repr(self) -> str:
+        return f"l_max={self.l_max}, m_max={self.m_max}, resolution={self.resolution}"
+
+
+class S2Activation(nn.Module):
+    """SiLU pointwise on an :class:`S2Grid`: ``x -> from_grid(silu(to_grid(x)))``, ``(n, K, C) -> (n, K, C)``."""
+
+    def __init__(self, l_max: int, m_max: int | None = None, resolution=None, order: torch.Tensor | None = None):
+        super().__init__()
+        self.grid = S2Grid(l_max, m_max, resolution, order)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.grid.from_grid(nn.functional.silu(self.grid.to_grid(x)))
+
+
+class SeparableS2Activation(nn.Module):
+    """eSCN's separable S² activation: ``l = 0`` row ``= SiLU(scalars)``; ``l > 0`` rows from :class:`S2Activation`.
+
+    ``forward(scalars (n, C), x (n, K, C))``; row 0 of ``order`` must be ``l = 0``.
+    """
+
+    def __init__(self, l_max: int, m_max: int | None = None, resolution=None, order: torch.Tensor | None = None):
+        super().__init__()
+        self.s2 = S2Activation(l_max, m_max, resolution, order)
+
+    def forward(self, scalars: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([nn.functional.silu(scalars).unsqueeze(1), self.s2(x)[:, 1:]], dim=1)
+
+
+class GridMLP(nn.Module):
+    """eSEN's grid feed-forward: to the :class:`S2Grid`, a bias-free ``C -> H -> H -> C`` SiLU MLP at every grid
+    point, back. ``(n, (l_max+1)**2, C) -> same``; parameters ``2 C H + H²``. Equivariant up to grid aliasing.
+    """
+
+    def __init__(self, channels: int, hidden_channels: int, l_max: int, resolution=None):
+        super().__init__()
+        self.grid = S2Grid(l_max, l_max, resolution)
+        self.mlp = nn.Sequential(
+            nn.Linear(channels, hidden_channels, bias=False),
+            nn.SiLU(),
+            nn.Linear(hidden_channels, hidden_channels, bias=False),
+            nn.SiLU(),
+            nn.Linear(hidden_channels, channels, bias=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.grid.from_grid(self.mlp(self.grid.to_grid(x)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# normalisation
+# ---------------------------------------------------------------------------------------------------------------
+def _norm_dtype(x: torch.Tensor) -> torch.dtype:
+    return torch.promote_types(x.dtype, torch.float32)
+
+
+class EquivariantRMSNorm(nn.Module):
+    r"""RMS normalisation of irreps ``(n, (l_max+1)**2, C)`` (eSEN's ``rms_norm_sh``).
+
+    With ``centering`` the ``l = 0`` row is first mean-centred over channels. Then the mean square is taken per
+    degree (over ``m`` and channels) and either averaged over degrees (``per_degree=False``: one RMS per node, every
+    degree weighted equally — eSEN's default) or used per degree (``per_degree=True``). Output
+    ``x_l / sqrt(ms + eps) · γ_{l,c}`` (+ ``β_c`` on ``l = 0`` when centring). Parameters ``(l_max+1)·C [+ C]``.
+    Computed in at least float32 (also under autocast).
+    """
+
+    def __init__(
+        self, l_max: int, channels: int, eps: float = 1e-5, centering: bool = True, per_degree: bool = False
+    ):
+        super().__init__()
+        self.l_max, self.channels, self.eps = l_max, channels, eps
+        self.centering, self.per_degree = centering, per_degree
+        self.weight = nn.Parameter(torch.ones(l_max + 1, channels))
+        self.bias = nn.Parameter(torch.zeros(channels)) if centering else None
+        deg = degree_index(l_max)
+        self.register_buffer("expand_index", deg, persistent=False)
+        self.register_buffer("inv_mult", 1.0 / (2 * deg.to(torch.get_default_dtype()) + 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x = x.to(_norm_dtype(x))
+            if self.centering:
+                x = torch.cat([x[:, :1] - x[:, :1].mean(dim=2, keepdim=True), x[:, 1:]], dim=1)
+            sq = x.pow(2).mean(dim=2) * self.inv_mult.to(x.dtype)  # (n, K): per-row share of its degree's mean
+            per_l = torch.zeros(x.shape[0], self.l_max + 1, dtype=x.dtype, device=x.device)
+            per_l = per_l.index_add(1, self.expand_index, sq)  # (n, L+1) mean square per degree
+            if not self.per_degree:
+                per_l = per_l.mean(dim=1, keepdim=True).expand(-1, self.l_max + 1)
+            inv = (per_l + self.eps).rsqrt().index_select(1, self.expand_index)  # (n, K)
+            w = self.weight.to(x.dtype).index_select(0, self.expand_index)  # (K, C)
+            y = x * inv.unsqueeze(-1) * w
+            if self.bias is not None:
+                y = torch.cat([y[:, :1] + self.bias.to(x.dtype), y[:, 1:]], dim=1)
+            return y
+
+    def extra_repr(self) -> str:
+        return f"l_max={self.l_max}, channels={self.channels}, centering={self.centering}, per_degree={self.per_degree}"
+
+
+class EquivariantLayerNorm(nn.Module):
+    r"""EquiformerV2's ``layer_norm_sh``: ``LayerNorm`` over channels of the ``l = 0`` row; the ``l > 0`` rows share
+    one RMS per node (mean square per degree, averaged over degrees ``1 … l_max``), scaled by ``γ_{l,c}``.
+    ``(n, (l_max+1)**2, C) -> same``; parameters ``2C + l_max·C``. Computed in at least float32.
+    """
+
+    def __init__(self, l_max: int, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.l_max, self.channels, self.eps = l_max, channels, eps
+        self.norm_l0 = nn.LayerNorm(channels, eps=eps)
+        self.weight = nn.Parameter(torch.ones(max(l_max, 1), channels)) if l_max > 0 else None
+        deg = degree_index(l_max)[1:]
+        self.register_buffer("expand_index", (deg - 1).clamp_min(0), persistent=False)
+        self.register_buffer("inv_mult", 1.0 / (2 * deg.to(torch.get_default_dtype()) + 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x = x.to(_norm_dtype(x))
+            l0 = nn.functional.layer_norm(
+                x[:, :1], (self.channels,), self.norm_l0.weight.to(x.dtype), self.norm_l0.bias.to(x.dtype), self.eps
+            )
+            if self.l_max == 0:
+                return l0
+            rest = x[:, 1:]
+            ms = (rest.pow(2).mean(dim=2) * self.inv_mult.to(x.dtype)).sum(dim=1, keepdim=True) / self.l_max
+            w = self.weight.to(x.dtype).index_select(0, self.expand_index)  # (K-1, C)
+            return torch.cat([l0, rest * (ms + self.eps).rsqrt().unsqueeze(-1) * w], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"l_max={self.l_max}, channels={self.channels}"

@@ -1,0 +1,213 @@
+"""Property tests of :mod:`nnip.nn.so3` in float64: edge frames, Wigner-D, SO(2) maps, norms and activations."""
+
+import math
+
+import pytest
+import torch
+from e3nn import o3
+
+from nnip.nn import so3
+
+DT = torch.float64
+L_MAX = 4
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def _rand_rot(n=None):
+    return o3.rand_matrix(n, dtype=DT) if n else o3.rand_matrix(dtype=DT)
+
+
+def _edge_vectors(n=64):
+    """Random directions plus the awkward ones: ±ŷ exactly, nearly ±ŷ, the equator, axes."""
+    special = torch.tensor(
+        [[0, 1, 0], [0, -1, 0], [1e-9, 1, 0], [0, -1, 1e-12], [1, 0, 0], [0, 0, -1], [1, 0, 1], [1, -1e-17, 0]],
+        dtype=DT,
+    )
+    return torch.cat([torch.randn(n, 3, dtype=DT) * 2.5, special * 1.7])
+
+
+def _apply(D, x):  # (K, K) or (n, K, K) acting on (n, K, C)
+    return torch.einsum("...ij,njc->nic", D, x)
+
+
+# --- layout ------------------------------------------------------------------------------------------------------
+def test_layout_helpers():
+    assert so3.num_coefficients(4) == 25
+    order = so3.m_order(4, 2)
+    assert len(order) == sum(so3.m_sizes(4, 2)) * 2 - 5 == 19
+    deg, m = so3.degree_index(4)[order], so3.order_index(4)[order]
+    assert deg[:5].tolist() == [0, 1, 2, 3, 4] and m[:5].abs().sum() == 0
+    assert m[5:9].tolist() == [1] * 4 and m[9:13].tolist() == [-1] * 4 and (deg[5:9] == deg[9:13]).all()
+    assert sorted(order.tolist()) == so3.m_truncation(4, 2).tolist()
+    with pytest.raises(ValueError):
+        so3.m_order(2, 3)
+
+
+# --- edge frames ---------------------------------------------------------------------------------------------------
+def test_edge_rotation_maps_edge_to_y():
+    v = _edge_vectors()
+    R = so3.edge_rotation(v)
+    y = torch.einsum("nij,nj->ni", R, v / v.norm(dim=-1, keepdim=True))
+    assert torch.allclose(y, torch.tensor([0.0, 1.0, 0.0], dtype=DT).expand_as(y), atol=1e-12)
+    assert torch.allclose(R @ R.transpose(1, 2), torch.eye(3, dtype=DT).expand_as(R), atol=1e-12)
+    assert torch.allclose(torch.linalg.det(R), torch.ones(len(v), dtype=DT), atol=1e-12)
+    assert torch.equal(so3.edge_rotation(v), R)  # deterministic gauge
+
+
+def test_edge_rotation_gradients_finite():
+    v = _edge_vectors().requires_grad_(True)
+    so3.wigner_d_blocks(so3.edge_rotation(v), L_MAX).pow(2).mul(torch.randn(25, 25, dtype=DT)).sum().backward()
+    assert torch.isfinite(v.grad).all()
+
+
+# --- Wigner-D -----------------------------------------------------------------------------------------------------
+def test_wigner_matches_e3nn_and_spherical_harmonics():
+    R = _rand_rot(6)
+    D = so3.wigner_d_blocks(R, L_MAX)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(DT)  # e3nn's generators follow the default dtype
+    try:
+        ref = o3.Irreps.spherical_harmonics(L_MAX).D_from_matrix(R)
+    finally:
+        torch.set_default_dtype(previous)
+    assert torch.allclose(D, ref, atol=1e-12)
+    x = torch.randn(6, 3, dtype=DT)
+    Y = lambda p: o3.spherical_harmonics(list(range(L_MAX + 1)), p, normalize=True)  # noqa: E731
+    assert torch.allclose(Y(torch.einsum("nij,nj->ni", R, x)), torch.einsum("nij,nj->ni", D, Y(x)), atol=1e-12)
+
+
+def test_wigner_homomorphism_and_orthogonality():
+    R1, R2 = _rand_rot(5), _rand_rot(5)
+    D = lambda R: so3.wigner_d_blocks(R, L_MAX)  # noqa: E731
+    assert torch.allclose(D(R1 @ R2), D(R1) @ D(R2), atol=1e-12)
+    assert torch.allclose(D(R1) @ D(R1).transpose(1, 2), torch.eye(25, dtype=DT).expand(5, 25, 25), atol=1e-12)
+    assert torch.allclose(D(R1.transpose(1, 2)), D(R1).transpose(1, 2), atol=1e-12)
+
+
+def test_y_rotation_only_mixes_plus_minus_m():
+    """In e3nn's basis a rotation about ŷ mixes (l, m) with (l, -m) only: what makes eq. (22) work."""
+    D = so3.wigner_d_blocks(o3.matrix_y(torch.tensor(0.7, dtype=DT)), L_MAX)
+    m = so3.order_index(L_MAX)
+    mask = (m[:, None].abs() != m[None, :].abs()) | (so3.degree_index(L_MAX)[:, None] != so3.degree_index(L_MAX))
+    assert D[mask].abs().max() < 1e-13
+
+
+# --- SO(2) convolution ----------------------------------------------------------------------------------------------
+def _edge_conv(layer, x, vec, extra=None):
+    """Rotate into the edge frame, SO(2) layer, rotate back: the sparse SO(3) convolution of eq. (15)–(22)."""
+    order = so3.m_order(L_MAX, 2)
+    D = so3.wigner_d_blocks(so3.edge_rotation(vec), L_MAX)
+    y = layer(so3.rotate_to_edge(x, D, order), extra) if extra is not None else layer(so3.rotate_to_edge(x, D, order))
+    y = y[0] if isinstance(y, tuple) else y
+    return so3.rotate_from_edge(y, D, order)
+
+
+@pytest.mark.parametrize("radial", [False, True])
+def test_so2_convolution_equivariant(radial):
+    n, C = 40, 3
+    if radial:
+        layer = so3.SO2Convolution(C, 4, L_MAX, 2, edge_dims=[5, 6], extra_m0_channels=2).double()
+        extra = torch.randn(n, 5, dtype=DT)
+    else:
+        layer, extra = so3.SO2Linear(C, 4, L_MAX, 2).double(), None
+    x, vec, R = torch.randn(n, 25, C, dtype=DT), _edge_vectors(n - 8), _rand_rot()
+    DR = so3.wigner_d_blocks(R, L_MAX)
+    out = _edge_conv(layer, x, vec, extra)
+    out_rot = _edge_conv(layer, _apply(DR, x), vec @ R.T, extra)
+    assert torch.allclose(out_rot, _apply(DR, out), atol=1e-11)
+
+
+def test_so2_linear_commutes_with_y_rotations():
+    layer = so3.SO2Linear(2, 3, L_MAX, 2).double()
+    order = so3.m_order(L_MAX, 2)
+    Dy = so3.wigner_d_blocks(o3.matrix_y(torch.tensor(1.1, dtype=DT)), L_MAX)[order][:, order]
+    x = torch.randn(7, len(order), 2, dtype=DT)
+    assert torch.allclose(layer(_apply(Dy, x)), _apply(Dy, layer(x)), atol=1e-12)
+
+
+def test_so2_parameter_layout():
+    """eSCN/eSEN layout: m = 0 with bias, every m > 0 a bias-free (W_r, W_i) pair, radial MLP on all inputs."""
+    C, H, L, M = 6, 5, 4, 2
+    layer = so3.SO2Convolution(C, H, L, M, edge_dims=[7, 8, 8], extra_m0_channels=3)
+    n_m0 = (L + 1) * C * ((L + 1) * H + 3) + (L + 1) * H + 3
+    n_m = sum((L - m + 1) * C * 2 * (L - m + 1) * H for m in range(1, M + 1))
+    rad_out = C * sum(so3.m_sizes(L, M))
+    n_rad = 7 * 8 + 8 + 2 * 8 + 8 * 8 + 8 + 2 * 8 + 8 * rad_out + rad_out
+    assert sum(p.numel() for p in layer.parameters()) == n_m0 + n_m + n_rad
+
+
+# --- pointwise blocks -----------------------------------------------------------------------------------------------
+def _equivariance_error(f, C=4, n=6, l_max=L_MAX):
+    R = _rand_rot()
+    D = so3.wigner_d_blocks(R, l_max)
+    x = torch.randn(n, so3.num_coefficients(l_max), C, dtype=DT)
+    a, b = f(_apply(D, x)), _apply(D, f(x))
+    return ((a - b).norm() / b.norm()).item()
+
+
+@pytest.mark.parametrize("per_degree", [False, True])
+def test_rms_norm_equivariant_and_normalising(per_degree):
+    norm = so3.EquivariantRMSNorm(L_MAX, 4, per_degree=per_degree).double()
+    assert _equivariance_error(norm) < 1e-13
+    x = torch.randn(3, 25, 4, dtype=DT) * 7.0
+    y = norm(x)
+    ms = (y.pow(2).mean(-1) / (2 * so3.degree_index(L_MAX) + 1)).new_zeros(3, L_MAX + 1)
+    ms = ms.index_add(1, so3.degree_index(L_MAX), y.pow(2).mean(-1) / (2 * so3.degree_index(L_MAX) + 1))
+    target = torch.ones_like(ms) if per_degree else torch.ones(3, dtype=DT)
+    assert torch.allclose(ms if per_degree else ms.mean(1), target, atol=1e-4)
+    assert sum(p.numel() for p in norm.parameters()) == 5 * 4 + 4
+
+
+def test_layer_norm_equivariant():
+    norm = so3.EquivariantLayerNorm(L_MAX, 4).double()
+    with torch.no_grad():
+        norm.weight.normal_()
+    assert _equivariance_error(norm) < 1e-13
+    assert sum(p.numel() for p in norm.parameters()) == 2 * 4 + 4 * 4
+
+
+def test_so3_linear_and_gate_equivariant():
+    lin = so3.SO3Linear(4, 3, L_MAX).double()
+    assert _equivariance_error(lin) < 1e-13
+    gate = so3.GateActivation(L_MAX, 4)
+    g = torch.randn(6, L_MAX * 4, dtype=DT)
+    assert _equivariance_error(lambda x: gate(g, x)) < 1e-13
+
+
+def test_s2_grid_roundtrip_and_activation():
+    grid = so3.S2Grid(L_MAX)
+    x = torch.randn(3, 25, 2, dtype=DT)
+    assert torch.allclose(grid.from_grid(grid.to_grid(x)), x, atol=1e-12)
+    # truncated edge grid keeps |m| <= m_max rows (rescaled degrees cancel in the round trip)
+    order = so3.m_order(L_MAX, 2)
+    edge_grid = so3.S2Grid(L_MAX, 2, order=order)
+    xe = torch.randn(3, len(order), 2, dtype=DT)
+    assert torch.allclose(edge_grid.from_grid(edge_grid.to_grid(xe)), xe, atol=1e-12)
+    # pointwise SiLU on the grid: equivariant up to aliasing, which vanishes as the grid is refined
+    coarse = _equivariance_error(so3.S2Activation(L_MAX))
+    fine = _equivariance_error(so3.S2Activation(L_MAX, resolution=(80, 81)))
+    assert fine < 1e-9 < coarse < 0.5
+
+
+def test_grid_mlp_converges_to_equivariance():
+    torch.manual_seed(1)
+    mlp = so3.GridMLP(4, 8, 2, resolution=(40, 41)).double()
+    assert _equivariance_error(mlp, l_max=2) < 1e-9
+    assert sum(p.numel() for p in mlp.parameters()) == 2 * 4 * 8 + 8 * 8
+
+
+def test_wigner_under_autocast_is_float32():
+    R = _rand_rot(3).float()
+    with torch.autocast("cpu", torch.bfloat16):
+        D = so3.wigner_d_blocks(R, 3)
+    assert D.dtype == torch.float32
+    assert torch.allclose(D @ D.transpose(1, 2), torch.eye(16).expand(3, 16, 16), atol=1e-5)
+
+
+def test_m_order_doc_example():
+    assert so3.m_order(2, 1).tolist() == [0, 2, 6, 3, 7, 1, 5]
+    assert math.isclose(float(so3.wigner_d_blocks(torch.eye(3, dtype=DT), 2).trace()), 9.0)
