@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PRESET ?= cpu
 export PYTHONHASHSEED := 0
 
-.PHONY: setup test book data-stats bench clean help
+.PHONY: setup test book chromium bench clean help
 
 help:
 	@echo "make book   - set up .venv, then build the book (see README)"
@@ -22,8 +22,13 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 setup: $(VENV)/.installed
 
-test: setup
-	$(PY) -m pytest -q tests
+# headless Chromium checks the rendered book (Debian package; CI runs as root on Debian)
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# unit + property tests, then every notebook under nbmake with preset="tiny" (mocked), then the tiny book in Chromium
+test: setup chromium
+	$(PY) -m pytest -q tests notebooks --nbmake --durations=15
 
 book: setup
 	$(PY) -m nnip.book --preset $(PRESET)
