@@ -20,7 +20,10 @@ Every fit validates its input and raises one :class:`ValueError` naming the offe
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import dataclasses
+import functools
 import math
 import warnings
 from collections.abc import Callable, Mapping
@@ -32,8 +35,8 @@ import pandas as pd
 from scipy import optimize
 
 __all__ = [
-    "PAPER", "paper_params", "pareto_frontier", "PowerLaw", "fit_power_law", "SumPowerLaw", "fit_sum_power_law",
-    "Bootstrap", "bootstrap", "ComputeOptimal", "compute_optimal", "KappaFit", "fit_kappa", "Backtest", "backtest",
+    "PAPER", "PFLOP", "COLUMNS", "paper_params", "pareto_frontier", "PowerLaw", "fit_power_law", "SumPowerLaw",
+    "fit_sum_power_law", "Bootstrap", "bootstrap", "ComputeOptimal", "compute_optimal", "KappaFit", "fit_kappa", "Backtest", "backtest",
     "plan", "plan_from_curves", "plan_cli",
 ]
 
@@ -158,6 +161,50 @@ def _need_columns(name: str, df: pd.DataFrame, cols: list[str]) -> None:
         raise ValueError(f"{name}: missing column(s) {missing}; has {list(df.columns)}")
 
 
+@functools.lru_cache(maxsize=1)
+def _openblas_thread_controls() -> tuple[tuple[Any, Any], ...]:
+    """(get, set) thread-count functions of every OpenBLAS loaded in this process (numpy's and scipy's).
+
+    Found like threadpoolctl does (``/proc/self/maps``); empty where that file does not exist (non-Linux).
+    """
+    try:
+        with open("/proc/self/maps") as fh:
+            paths = {ln.split()[-1] for ln in fh if "openblas" in ln.rsplit("/", 1)[-1].lower()}
+    except OSError:
+        return ()
+    controls = []
+    for path in sorted(p for p in paths if p.startswith("/")):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for base in ("scipy_openblas", "openblas"):
+            for suffix in ("64_", ""):
+                get, set_ = f"{base}_get_num_threads{suffix}", f"{base}_set_num_threads{suffix}"
+                if hasattr(lib, get) and hasattr(lib, set_):
+                    controls.append((getattr(lib, get), getattr(lib, set_)))
+                    break
+            else:
+                continue
+            break
+    return tuple(controls)
+
+
+@contextlib.contextmanager
+def _single_threaded_blas():
+    """Run BLAS single-threaded: the fits make thousands of tiny BLAS calls (inside scipy's L-BFGS-B) for which
+    OpenBLAS's thread hand-off costs more than the work — up to ~70x slower on a busy 2-core machine."""
+    controls = _openblas_thread_controls()
+    old = [get() for get, _ in controls]
+    for _, set_ in controls:
+        set_(1)
+    try:
+        yield
+    finally:
+        for (_, set_), n in zip(controls, old):
+            set_(n)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Pareto frontier (§3.2, §4.1)
 # ----------------------------------------------------------------------------------------------------------
@@ -250,10 +297,13 @@ def fit_power_law(x: Any, y: Any, l_inf: float | None = 0.0) -> PowerLaw:
     ``l_inf`` a number (default 0, "we set L∞ ≈ 0"; or App. H eq. (24)'s fixed ``L_D``): ordinary least squares
     of ``log(y − L∞)`` on ``log x``. ``l_inf=None``: L∞ is fitted too, with ``0 ≤ L∞ < min(y)``, by least
     squares on ``log y − log(L∞ + F x^{-γ})`` (scipy ``least_squares``, analytic Jacobian, a few starts).
+    ``F`` is in the units of ``x``: pass ``flops / 1e15`` for Table 1's F_c (C in PFLOPs), ``wall_s / 3600`` for
+    F_h (GPU-hours).
     """
     xv, yv = _vec("x", x), _vec("y", y)
     n = _same_length(x=xv, y=yv)
-    _need_points(n, 2 if l_inf is not None else 3, "x, y")
+    fitted = l_inf is None
+    _need_points(n, 3 if fitted else 2, "x, y")
     _need_distinct("x", xv)
     lx = np.log(xv)
     c = lx.mean()  # centre log x for conditioning; F = F' e^{γ c}
@@ -283,17 +333,18 @@ def fit_power_law(x: Any, y: Any, l_inf: float | None = 0.0) -> PowerLaw:
             return np.stack([-1.0 / pred, -t / pred, t * u / pred], axis=1)
 
         best = None
-        for frac in (0.0, 0.5, 0.9):
-            p0 = np.array([frac * hi, *linear(frac * hi)])
-            p0[2] = max(p0[2], 1e-6)
-            res = optimize.least_squares(resid, p0, jac=jac, bounds=([0.0, -np.inf, 0.0], [hi, np.inf, np.inf]),
-                                         x_scale="jac", xtol=1e-12, ftol=1e-12, gtol=1e-12)
-            if best is None or res.cost < best.cost:
-                best = res
+        with _single_threaded_blas():
+            for frac in (0.0, 0.5, 0.9):
+                p0 = np.array([frac * hi, *linear(frac * hi)])
+                p0[2] = max(p0[2], 1e-6)
+                res = optimize.least_squares(resid, p0, jac=jac, bounds=([0.0, -np.inf, 0.0], [hi, np.inf, np.inf]),
+                                             x_scale="jac", xtol=1e-12, ftol=1e-12, gtol=1e-12)
+                if best is None or res.cost < best.cost:
+                    best = res
         l_inf, log_f, gamma = (float(v) for v in best.x)
     F = float(np.exp(log_f + gamma * c))
     fit = PowerLaw(F=F, gamma=float(gamma), l_inf=float(l_inf), x=_readonly(xv), y=_readonly(yv),
-                   residuals=_readonly(np.zeros(n)), l_inf_fitted=l_inf is None)
+                   residuals=_readonly(np.zeros(n)), l_inf_fitted=fitted)
     return dataclasses.replace(fit, residuals=_readonly(np.log(yv) - np.log(fit.predict(xv))))
 
 
@@ -334,8 +385,9 @@ class SumPowerLaw:
 
 
 def _huber(r: np.ndarray, delta: float) -> np.ndarray:
-    a = np.abs(r)
-    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+    """``r²/2`` for ``|r| ≤ δ``, ``δ(|r| − δ/2)`` beyond; equal to ``c (r − c/2)`` with ``c = clip(r, −δ, δ)``."""
+    c = np.clip(r, -delta, delta)
+    return c * (r - 0.5 * c)
 
 
 def _lse_batch(theta: np.ndarray, u: np.ndarray, v: np.ndarray, e_const: float | None) -> np.ndarray:
@@ -371,56 +423,74 @@ def _sum_pl_objective(theta: np.ndarray, u: np.ndarray, v: np.ndarray, logL: np.
         w1, w2 = np.exp(t1 - m), np.exp(t2 - m)
         s = w1 + w2
     r = m + np.log(s) - logL
-    a = np.abs(r)
-    f = float(np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta)).sum())
-    g = np.clip(r, -delta, delta) / s
+    c = np.clip(r, -delta, delta)  # huber'(r)
+    f = float(c @ (r - 0.5 * c))
+    g = c / s
     g1, g2 = g * w1, g * w2
     grad = [g1.sum(), g2.sum(), -(g1 @ u), -(g2 @ v)]
     if fit_e:
-        grad.append((g * w3).sum())
+        grad.append(g @ w3)
     return f, np.array(grad)
 
 
 #: Default exponent grid for α and β (each pair gets its best linear coefficients, see ``_projected_starts``).
-_EXPONENT_GRID = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0)
+_EXPONENT_GRID = np.array([0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0])
 
 
 def _projected_starts(u: np.ndarray, v: np.ndarray, Lv: np.ndarray, fit_e: bool, l_inf: float) -> np.ndarray:
-    """Default starts: for every (α, β) on :data:`_EXPONENT_GRID`, the coefficients (A', B'[, E]) of
-    ``L ≈ A' e^{-αu} + B' e^{-βv} [+ E]`` minimising ``Σ ((L̂ − L)/L)²`` (≈ squared log residuals; linear in the
-    coefficients, solved for all pairs at once). Returns (k, 4|5) rows (a', b', α, β[, e])."""
-    ab = np.array(np.meshgrid(_EXPONENT_GRID, _EXPONENT_GRID, indexing="ij")).reshape(2, -1).T  # (k, 2)
-    cols = [np.exp(-ab[:, :1] * u), np.exp(-ab[:, 1:] * v)]  # (k, n) each
+    """Default starts: for every (α, β) on :data:`_EXPONENT_GRID` (14 × 14), the coefficients (A', B'[, E]) of
+    ``L ≈ A' e^{-αu} + B' e^{-βv} [+ E]`` minimising ``Σ ((L̂ − L)/L)²`` (≈ squared log residuals, and linear
+    in the coefficients: variable projection). The normal equations of all pairs come from products of the
+    per-α and per-β basis vectors, so the whole grid costs a few small matrix products.
+    Returns (k, 4|5) rows (a', b', α, β[, e])."""
+    g = _EXPONENT_GRID
+    k = g.size
+    w = 1.0 / Lv  # rows weighted by 1/L: (L̂ − L)/L
+    X = np.exp(-g[:, None] * u) * w  # (k, n), per α
+    Y = np.exp(-g[:, None] * v) * w  # (k, n), per β
+    t = (Lv - l_inf) * w
+    p = 3 if fit_e else 2
+    M = np.empty((k, k, p, p))
+    rhs = np.empty((k, k, p))
+    M[..., 0, 0] = (X * X).sum(1)[:, None]
+    M[..., 1, 1] = (Y * Y).sum(1)[None, :]
+    M[..., 0, 1] = M[..., 1, 0] = X @ Y.T
+    rhs[..., 0] = (X @ t)[:, None]
+    rhs[..., 1] = (Y @ t)[None, :]
     if fit_e:
-        cols.append(np.ones_like(cols[0]))
-    X = np.stack(cols, -1) / Lv[:, None]  # (k, n, p), rows weighted by 1/L
-    target = (Lv - l_inf) / Lv  # (n,)
-    M = np.einsum("kni,knj->kij", X, X) + 1e-12 * np.eye(X.shape[-1])
-    coef = np.linalg.solve(M, np.einsum("kni,n->ki", X, target)[..., None])[..., 0]  # (k, p)
-    coef = np.maximum(coef, 1e-6 * Lv.min())  # a negative coefficient: clamp, the start then just scores badly
-    starts = [np.log(coef[:, 0]), np.log(coef[:, 1]), ab[:, 0], ab[:, 1]]
+        M[..., 0, 2] = M[..., 2, 0] = (X @ w)[:, None]
+        M[..., 1, 2] = M[..., 2, 1] = (Y @ w)[None, :]
+        M[..., 2, 2] = w @ w
+        rhs[..., 2] = t @ w
+    M += 1e-12 * np.eye(p)
+    coef = np.linalg.solve(M, rhs[..., None])[..., 0].reshape(k * k, p)
+    floor = 1e-6 * Lv.min()  # a negative coefficient: clamp, the start then just scores badly
+    alpha, beta = np.repeat(g, k), np.tile(g, k)
+    starts = [np.log(np.maximum(coef[:, 0], floor)), np.log(np.maximum(coef[:, 1], floor)), alpha, beta]
     if fit_e:
-        starts.append(np.log(coef[:, 2]))
+        starts.append(np.log(np.clip(coef[:, 2], floor, Lv.min())))
     return np.stack(starts, 1)
 
 
 def fit_sum_power_law(N: Any, D: Any, L: Any, huber_delta: float = 1e-3, l_inf: float | None = 0.0,
-                      grid: Mapping[str, Any] | None = None, run_id: Any = None, n_refine: int = 3) -> SumPowerLaw:
+                      grid: Mapping[str, Any] | None = None, run_id: Any = None, n_refine: int = 2) -> SumPowerLaw:
     """Fit ``L(N, D) = E + A N^{-α} + B D^{-β}`` (eq. 5, §4.2) by approach 3 of Hoffmann et al. (2022).
 
     ``log L̂ = LSE(a − α log N, b − β log D, e)`` with ``A = e^a, B = e^b, E = e^e``; minimise
     ``Σ_i Huber_δ(log L̂_i − log L_i)`` (δ = 1e-3) with L-BFGS-B and analytic gradients. Internally
     ``log N`` and ``log D`` are centred (``a' = a − α·mean log N``), which leaves the objective unchanged and
     conditions it. All grid starts are scored at once (vectorised); the ``n_refine`` best are refined and the
-    best refined optimum is kept.
+    best refined optimum is kept. About 10 ms for 250 points (``benchmarks/bench_fit.py``).
 
     Args:
         N, D, L: parameters, training atoms seen and validation loss, one entry per evaluation (all > 0).
         huber_delta: δ of the Huber loss on log residuals.
-        l_inf: ``0.0`` (default; "we found L∞ ≈ 0", drops the e term), a fixed ``E > 0``, or ``None`` to fit it.
+        l_inf: ``0.0`` (default; "we found L∞ ≈ 0", drops the e term), a fixed ``E > 0``, or ``None`` to fit it
+            (bounded to ``1e-6·min L ≤ E ≤ min L``; the lower bound reads as E ≈ 0).
         grid: starts as ``{"a": [...], "b": [...], "alpha": [...], "beta": [...][, "e": [...]]}`` in the
-            paper's parameterisation (a = ln A, b = ln B, e = ln E); default: a data-adapted grid
-            (6 α × 6 β × 4 × 4 shares of the loss [× 4 for e]).
+            paper's parameterisation (a = ln A, b = ln B, e = ln E; Hoffmann et al.'s is a, b ∈ {0, 5, …, 25},
+            α, β ∈ {0, 0.5, …, 2}); default: 14 × 14 (α, β) pairs from 0.02 to 2, each with its best
+            (A, B[, E]) from a weighted linear least-squares fit (variable projection, ``_projected_starts``).
         run_id: optional run labels, stored on the result (bootstrap resamples whole runs, App. E).
         n_refine: how many of the best grid starts to refine.
     """
@@ -447,6 +517,20 @@ def fit_sum_power_law(N: Any, D: Any, L: Any, huber_delta: float = 1e-3, l_inf: 
     cN, cD = lN.mean(), lD.mean()
     u, v = lN - cN, lD - cD
 
+    with _single_threaded_blas():
+        best = _minimise_sum_power_law(u, v, Lv, logL, cN, cD, huber_delta, fit_e, e_const, l_inf, grid, n_refine)
+    th = best.x
+    a, b = th[0] + th[2] * cN, th[1] + th[3] * cD
+    E = math.exp(th[4]) if fit_e else float(l_inf)
+    fit = SumPowerLaw(E=E, A=math.exp(a), B=math.exp(b), alpha=float(th[2]), beta=float(th[3]),
+                      N=_readonly(Nv), D=_readonly(Dv), L=_readonly(Lv), residuals=_readonly(np.zeros(n)),
+                      loss=float(best.fun), huber_delta=float(huber_delta), l_inf_fitted=fit_e,
+                      run_id=_readonly(run_id), converged=bool(best.success))
+    return dataclasses.replace(fit, residuals=_readonly(np.log(fit.predict(Nv, Dv)) - logL))
+
+
+def _minimise_sum_power_law(u, v, Lv, logL, cN, cD, huber_delta, fit_e, e_const, l_inf, grid, n_refine):
+    """Score every start at once, refine the ``n_refine`` best with L-BFGS-B; return the best scipy result."""
     if grid is None:
         starts = _projected_starts(u, v, Lv, fit_e, 0.0 if fit_e else float(l_inf))
     else:
@@ -461,22 +545,17 @@ def fit_sum_power_law(N: Any, D: Any, L: Any, huber_delta: float = 1e-3, l_inf: 
     scores[~np.isfinite(scores)] = np.inf
     best_starts = starts[np.argsort(scores, kind="stable")[: max(1, n_refine)]]
 
-    bounds = [(None, None), (None, None), (0.0, 10.0), (0.0, 10.0)] + ([(-50.0, 50.0)] if fit_e else [])
+    # E in [1e-6 min L, min L]: e would otherwise creep towards -inf when L∞ ≈ 0 (slow, and E ≈ 0 either way)
+    e_bounds = [(logL.min() - 6 * math.log(10), logL.min())] if fit_e else []
+    bounds = [(None, None), (None, None), (0.0, 10.0), (0.0, 10.0)] + e_bounds
     best = None
     for x0 in best_starts:
         res = optimize.minimize(_sum_pl_objective, x0, args=(u, v, logL, huber_delta, e_const), jac=True,
                                 method="L-BFGS-B", bounds=bounds,
-                                options={"maxiter": 1000, "ftol": 1e-15, "gtol": 1e-10})
+                                options={"maxiter": 1000, "ftol": 1e-12, "gtol": 1e-8})
         if best is None or res.fun < best.fun:
             best = res
-    th = best.x
-    a, b = th[0] + th[2] * cN, th[1] + th[3] * cD
-    E = math.exp(th[4]) if fit_e else float(l_inf)
-    fit = SumPowerLaw(E=E, A=math.exp(a), B=math.exp(b), alpha=float(th[2]), beta=float(th[3]),
-                      N=_readonly(Nv), D=_readonly(Dv), L=_readonly(Lv), residuals=_readonly(np.zeros(n)),
-                      loss=float(best.fun), huber_delta=float(huber_delta), l_inf_fitted=fit_e,
-                      run_id=_readonly(run_id), converged=bool(best.success))
-    return dataclasses.replace(fit, residuals=_readonly(np.log(fit.predict(Nv, Dv)) - logL))
+    return best
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -523,8 +602,9 @@ def bootstrap(fit_fn: Callable[[pd.DataFrame], Any], data: pd.DataFrame, n: int 
     Whole runs (``group``) are resampled with replacement, because the points of one run are correlated
     (``group=None`` resamples rows). ``fit_fn(df)`` returns a fit with ``params()`` (or a mapping);
     ``derived(fit)`` maps a fit to extra quantities (e.g. ``compute_optimal(fit, κ).as_dict()``).
-    A resample on which ``fit_fn`` raises ``ValueError`` (degenerate, e.g. one distinct N) is skipped and
-    counted in ``n_failed`` (with a warning); any other exception propagates. Seeded: same seed → same result.
+    A resample on which ``fit_fn`` or ``derived`` raises ``ValueError`` (degenerate, e.g. one distinct N, or
+    α = 0 for the compute-optimal exponents) is skipped and counted in ``n_failed`` (with a warning); any other
+    exception propagates. Seeded: the same seed gives the same resamples and the same table.
     """
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n: number of resamples must be a positive integer, got {n!r}")
@@ -556,15 +636,14 @@ def bootstrap(fit_fn: Callable[[pd.DataFrame], Any], data: pd.DataFrame, n: int 
 
     rows, n_failed = [], 0
     show = (n >= 200) if progress is None else progress
-    for _ in tqdm(range(n), desc="bootstrap", disable=not show, leave=False):
-        pick = rng.integers(0, len(blocks), len(blocks))
-        sample = data.iloc[np.concatenate([blocks[i] for i in pick])]
-        try:
-            fit = fit_fn(sample)
-        except ValueError:
-            n_failed += 1
-            continue
-        rows.append(quantities(fit))
+    with _single_threaded_blas():
+        for _ in tqdm(range(n), desc="bootstrap", disable=not show, leave=False):
+            pick = rng.integers(0, len(blocks), len(blocks))
+            sample = data.iloc[np.concatenate([blocks[i] for i in pick])]
+            try:
+                rows.append(quantities(fit_fn(sample)))
+            except ValueError:
+                n_failed += 1
     if not rows:
         raise ValueError(f"data: all {n} bootstrap resamples were degenerate (fit_fn raised ValueError)")
     if n_failed:
@@ -791,7 +870,12 @@ def plan_from_curves(curves: pd.DataFrame, summaries: pd.DataFrame, arch: str, b
                      kappa: float | None = None) -> dict[str, Any]:
     """Compute-optimal plan from learning curves: fit eq. (5) on the runs of ``arch`` (first ``drop_first`` of
     each run's steps dropped, §3.2), κ from the same curves (eq. 3) unless given, then eq. (6)–(7) at the
-    budget, with a run-level bootstrap 95% interval (``n_boot`` resamples, κ held fixed)."""
+    budget, with a run-level bootstrap 95% interval (``n_boot`` resamples, κ held fixed).
+
+    ``summaries`` (``run_id, arch, params[, status]``) decides which runs count: every run of ``arch`` whose
+    status is not ``failed``. Evaluations before any training (``atoms_seen`` or ``flops`` 0) and with a
+    non-finite ``val_loss`` are dropped; their count is returned as ``n_dropped``.
+    """
     _need_columns("summaries", summaries, ["run_id", "arch", "params"])
     _need_columns("curves", curves, ["run_id", "atoms_seen", "flops", "val_loss"])
     if not budget_pflops > 0:
@@ -801,10 +885,13 @@ def plan_from_curves(curves: pd.DataFrame, summaries: pd.DataFrame, arch: str, b
         runs = runs[runs["status"].astype(str).str.lower() != "failed"]
     if runs.empty:
         raise ValueError(f"arch: no runs of {arch!r} in the store; archs present: {sorted(summaries['arch'].unique())}")
-    df = curves.merge(runs[["run_id", "params"]], on="run_id", how="inner")
-    df = df[(df["atoms_seen"] > 0) & (df["flops"] > 0)]
+    cols = [c for c in curves.columns if c not in ("params", "arch", "status")]  # summaries are the truth
+    df = curves[cols].merge(runs[["run_id", "params"]], on="run_id", how="inner")
+    n_all = len(df)
+    vals = df[["atoms_seen", "flops", "val_loss"]].apply(pd.to_numeric, errors="coerce")
+    df = df[(vals["atoms_seen"] > 0) & (vals["flops"] > 0) & np.isfinite(vals["val_loss"])]
     if df.empty:
-        raise ValueError(f"curves: no evaluations with atoms_seen > 0 for the runs of {arch!r}")
+        raise ValueError(f"curves: no evaluations with atoms_seen > 0 and a finite val_loss for the runs of {arch!r}")
     df = _prepare_curves(df, "atoms_seen", "val_loss", drop_first, None, "run_id")
     if kappa is None:
         kappa = fit_kappa(df["flops"], df["params"], df["atoms_seen"]).kappa
@@ -819,7 +906,8 @@ def plan_from_curves(curves: pd.DataFrame, summaries: pd.DataFrame, arch: str, b
 
     boot = bootstrap(fit_fn, df, n=n_boot, seed=seed, derived=at_budget)
     out = {"arch": arch, "budget_pflops": float(budget_pflops), "kappa": float(kappa),
-           "n_runs": int(df["run_id"].nunique()), "n_points": len(df), **at_budget(boot.estimate)}
+           "n_runs": int(df["run_id"].nunique()), "n_points": len(df), "n_dropped": n_all - len(df),
+           **at_budget(boot.estimate)}
     out["ci"] = {k: boot.ci(k) for k in ("N_opt", "D_opt", "loss", "a", "b", "F_c", "gamma_c")}
     out["fit"] = boot.estimate.params()
     return out
@@ -875,6 +963,10 @@ def plan_cli(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for the 95%% interval")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    print(_format_plan(plan(args.arch, args.budget_pflops, store=args.store, paper=args.paper,
-                            n_boot=args.n_boot, seed=args.seed)))
+    try:
+        result = plan(args.arch, args.budget_pflops, store=args.store, paper=args.paper, n_boot=args.n_boot,
+                      seed=args.seed)
+    except ValueError as err:  # bad arch, empty store, degenerate data: a usage error, not a traceback
+        ap.error(str(err))
+    print(_format_plan(result))
     return 0

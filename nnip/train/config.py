@@ -71,13 +71,13 @@ class DataSpec:
     """Where the structures come from, the train/validation split and the data fraction r (D_r = r·D_max).
 
     Exactly one of ``source`` (a file/dir/glob read by :func:`nnip.data.read`) and ``name`` (an embedded dataset
-    made by ``nnip.data.registry.ensure_dataset(name, n=n, size=size, seed=seed)``) is given. The validation set
+    made by ``nnip.data.registry.ensure_dataset(name, n=n or size=size, seed=seed)``) is given. The validation set
     is ``val_source`` if given, else a seeded hold-out of ``val_fraction`` or ``n_val`` structures.
     """
 
     source: str | None = None
     name: str | None = None
-    size: str = "tiny"
+    size: str | None = None
     n: int | None = None
     seed: int = 0
     limit: int | None = None
@@ -89,8 +89,6 @@ class DataSpec:
     #: energy references / σ are fitted on the first this-many structures of the *full* training split (so every
     #: data fraction shares one normalisation and losses are comparable across r); ``None``: all of them
     reference_structures: int | None = 10000
-    #: hold the training structures in memory once read (epochs regime re-reads them otherwise)
-    in_memory: bool = True
 
 
 @dataclass(frozen=True)
@@ -129,7 +127,9 @@ class LossSpec:
 class ScheduleSpec:
     """How long and on what: ``stream`` (single epoch, each sample once, §3.1) or ``epochs`` (``max_epochs`` passes
     over the data fraction, optional early stopping after ``patience`` epoch-end evaluations without improvement,
-    §4.5), batch size, random-rotation augmentation, AMP, the seed (data order, init, augmentation)."""
+    §4.5), batch size, random-rotation augmentation, AMP, and the seed of init, augmentation, symmetry-loss rotations
+    and the epochs regime's data order (the stream follows the split's seeded order, ``data.split_seed``, so that
+    its first r·D_max structures are exactly the fraction D_r)."""
 
     regime: str = "stream"
     max_epochs: int = 1
@@ -164,6 +164,7 @@ class RuntimeSpec:
     steps and when ``checkpoint_minutes`` have passed since the last one — they do not change the numbers, so a
     resumed run reproduces an uninterrupted one whatever the cadence. FLOPs are counted exactly on the first
     ``flops_calibration_steps`` steps and every ``flops_every``-th step (see :mod:`nnip.train.flops`).
+    ``num_workers`` DataLoader processes collate batches (neighbour lists) in parallel with training.
     """
 
     device: str = "cpu"
@@ -173,7 +174,10 @@ class RuntimeSpec:
     checkpoint_every: int | None = None
     checkpoint_minutes: float | None = 20.0
     flops_calibration_steps: int = 3
-    flops_every: int = 100
+    flops_every: int = 500
+    #: hold the training structures in memory once read; None: only in the ``epochs`` regime (re-read every
+    #: epoch otherwise) and for at most 200 000 structures — a single-epoch stream reads each one once anyway
+    cache_structures: bool | None = None
     progress: bool = False
 
 

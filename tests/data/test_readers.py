@@ -170,3 +170,19 @@ def test_fingerprint_is_stable_and_content_sensitive(ethanol_xyz, tmp_path):
     a = read(ethanol_xyz, limit=10).fingerprint()
     assert a == read(ethanol_xyz, limit=10).fingerprint()
     assert a != read(ethanol_xyz, limit=11).fingerprint()
+
+
+def _energy_in_child(args):
+    ds, i = args
+    ds.reopen()
+    return labels_of(ds[i])["energy"]
+
+
+def test_lmdb_dataset_survives_fork(ethanol_lmdb):
+    import multiprocessing as mp
+
+    ds = read(ethanol_lmdb, limit=4)
+    parent = [labels_of(ds[i])["energy"] for i in range(4)]  # opens the environment in the parent first
+    with mp.get_context("fork").Pool(2) as pool:
+        child = pool.map(_energy_in_child, [(ds, i) for i in range(4)])
+    assert child == parent

@@ -1,0 +1,637 @@
+"""``train(cfg, store) -> RunRecord``: the training loop of every run (§3.1–3.3, §4.1, §4.4–4.5, App. D, H).
+
+One run = one :class:`~nnip.train.config.TrainConfig` = one directory of a :class:`~nnip.runs.RunStore`. The loop:
+
+1. **data** — read, seeded split, data fraction r (nested prefixes, D_r = r·D_max), per-element references and σ
+   fitted on the training split (App. D); batches are collated (graph with the *model's* cutoff and neighbour cap)
+   and normalised in DataLoader workers (``runtime.num_workers``); the time the loop waits for them is measured.
+2. **step** — optional random rotation of every structure (augmentation, §4.5), the objective eq. (1) [+ λ·eq. (2)
+   with M Haar rotations, §4.4] under AMP (``bf16`` autocast on CPU/GPU; ``fp16`` + GradScaler on CUDA), backward,
+   gradient all-reduce under DDP, clipping, optimiser step (schedule-free AdamW or AdamW + cosine; μP groups).
+3. **FLOPs** — counted on a replay of the first steps and of every k-th step (same batch and RNG state, its time
+   excluded from the wall clocks), predicted in between (:mod:`nnip.train.flops`); the curve's ``flops`` is
+   cumulative *training* compute C (evaluation excluded).
+4. **evaluation** — at log-spaced steps, every k steps, each epoch end (``epochs`` regime) and the last step; in eval
+   mode (schedule-free ``x``); task loss eq. (1) only (no symmetry term), energy MAE per atom (eV/atom), force L2
+   (eV/Å), stress MAE (eV/Å³) if predicted, and the same under test-time group averaging (eq. 23) if ``eval.tta_m``.
+   Each evaluation appends a row to ``curve.csv``.
+5. **checkpoints** — at evaluations / every k steps / on a timer; a killed run resumes from the last one and
+   reproduces the uninterrupted curve exactly on CPU (rows after that checkpoint are truncated and recomputed).
+6. **failure** — a non-finite loss stops the run: ``status = failed``, ``reason = "diverged: ..."`` (final, a cache
+   hit like ``done``). Other exceptions mark the run failed and propagate; re-running it resumes from its checkpoint.
+
+Wall-clock: ``wall_s`` counts everything in this process from start (evaluation included), ``wall_s_train``
+excludes evaluation and checkpointing; both accumulate across resumes (the time between the last checkpoint and a
+crash is lost). The device is recorded (``"cpu: <model>, <threads> threads"`` or the CUDA device name).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from nnip.data.references import Normalizer
+from nnip.runs import CURVE_COLUMNS, RunStore
+from nnip.train import _data, _dist
+from nnip.train._provenance import _code_version, _now, _package_versions, _rng_state, _seed_everything, _set_rng_state
+from nnip.train._provenance import device_name
+from nnip.train.config import TrainConfig
+from nnip.train.flops import StepFlopModel, batch_features, count_flops
+from nnip.train.loss import LossWeights, metric_sums, objective
+from nnip.train.optim import build_optimizer, current_lr, eval_state_dict, set_mode
+from nnip.train.tta import group_average, random_rotations
+
+__all__ = ["train", "RunRecord", "TrainingDiverged", "eval_schedule", "build_model_from_spec", "device_name"]
+
+log = logging.getLogger("nnip.train")
+
+CHECKPOINT_FORMAT = 1
+_FINAL = ("done",)
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN/inf."""
+
+
+@dataclass
+class RunRecord:
+    """What :func:`train` returns: the run's id, directory, status and summary; ``cached`` for a cache hit."""
+
+    run_id: str
+    run_dir: Path
+    status: str
+    summary: dict
+    cached: bool = False
+    store: RunStore | None = field(default=None, repr=False)
+
+    @property
+    def reason(self) -> str | None:
+        return self.summary.get("reason")
+
+    def curve(self) -> pd.DataFrame:
+        return self.store.read_curve(self.run_id)
+
+
+# --- helpers --------------------------------------------------------------------------------------------------
+def eval_schedule(total_steps: int, log_points: int = 20, every: int | None = None) -> list[int]:
+    """Evaluation steps: ``log_points`` log-spaced steps in ``[1, total_steps]`` ∪ multiples of ``every`` ∪ the last.
+
+    >>> eval_schedule(100, 5)
+    [1, 3, 10, 32, 100]
+    """
+    steps = {int(total_steps)}
+    if log_points > 0:
+        steps |= {int(round(s)) for s in np.geomspace(1, total_steps, log_points)}
+    if every:
+        steps |= set(range(every, total_steps + 1, every))
+    return sorted(s for s in steps if 1 <= s <= total_steps)
+
+
+def build_model_from_spec(name: str, hparams: dict) -> torch.nn.Module:
+    """A registered model (:func:`nnip.models.build_model`) or ``"package.module:Class"`` (a user model that follows
+    the model contract: ``Class(Class.Config(**hparams))``)."""
+    from nnip.models import build_model, config_from_dict
+
+    if ":" in name:
+        import importlib
+
+        module_name, cls_name = name.split(":", 1)
+        cls = getattr(importlib.import_module(module_name), cls_name)
+        return cls(config_from_dict(cls.Config, dict(hparams)))
+    return build_model(name, **dict(hparams))
+
+
+# --- the run ----------------------------------------------------------------------------------------------------
+class _Run:
+    """State and loop of one run (constructed by :func:`train` while it holds the run's lock)."""
+
+    def __init__(self, cfg: TrainConfig, store: RunStore, run_id: str, ctx: _dist.DistContext):
+        self.cfg, self.store, self.run_id, self.ctx = cfg, store, run_id, ctx
+        rt, tr = cfg.runtime, cfg.train
+        if rt.threads:
+            torch.set_num_threads(rt.threads)
+        self.device = ctx.device
+        if tr.amp == "fp16" and self.device.type != "cuda":
+            raise ValueError("train.amp = 'fp16' needs a CUDA device (GradScaler); use 'bf16' on CPU")
+        _seed_everything(tr.seed)
+
+        # model first (its cutoff / neighbour cap define the graphs)
+        self.model = build_model_from_spec(cfg.model.name, cfg.model.hparams).to(self.device)
+        ctx.broadcast_params(self.model)
+        from nnip.models import count_parameters
+
+        self.n_params = count_parameters(self.model)
+        self.cutoff = float(getattr(self.model, "cutoff", 6.0))
+        self.max_neighbors = getattr(self.model, "max_neighbors", 30)
+
+        # data
+        self.data = _data.load_data(cfg.data, max_val=cfg.eval.max_structures, cache=rt.cache_structures,
+                                    regime=tr.regime)
+        self.normalizer: Normalizer = self.data.normalizer
+        self.n_train = len(self.data.train)
+        if self.n_train < ctx.world:
+            raise ValueError(f"{self.n_train} training structures for {ctx.world} processes")
+        self.total_steps = _data.total_steps(self.n_train, tr, self.data.mean_atoms, ctx.world)
+        self.eval_steps = set(eval_schedule(self.total_steps, cfg.eval.log_points, cfg.eval.every))
+        self.val = _data.val_batches(
+            self.data.val, cfg.eval.batch_size, cutoff=self.cutoff, max_neighbors=self.max_neighbors,
+            normalizer=self.normalizer, rank=ctx.rank, world=ctx.world,
+        )
+
+        # optimisation
+        self.weights = LossWeights.from_spec(cfg.loss)
+        self.optimizer, self.scheduler = build_optimizer(self.model, cfg.optim, total_steps=self.total_steps)
+        self.scaler = torch.amp.GradScaler("cuda") if tr.amp == "fp16" else None
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tr.amp)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.flop_model = StepFlopModel()
+        self.uncounted: dict[str, int] = {}
+
+        # columns of curve.csv
+        self.columns = list(CURVE_COLUMNS)
+        if self.data.has_stress:
+            self.columns.append("val_stress_mae")
+        if cfg.loss.symmetry_m > 0:
+            self.columns.append("train_sym_loss")
+        if cfg.eval.tta_m > 0:
+            self.columns += ["val_loss_tta", "val_energy_mae_tta", "val_force_l2_tta"]
+            if self.data.has_stress:
+                self.columns.append("val_stress_mae_tta")
+
+        # counters (everything that a checkpoint must restore)
+        self.c = {
+            "step": 0, "epoch": 0, "batch_in_epoch": 0, "atoms_seen": 0, "structures_seen": 0, "flops": 0.0,
+            "wall_s": 0.0, "wall_s_train": 0.0, "data_wait_s": 0.0, "loss_sum": 0.0, "task_sum": 0.0,
+            "sym_sum": 0.0, "loss_n": 0, "best_val": math.inf, "best_step": 0, "es_best": math.inf, "bad_evals": 0, "curve_rows": 0,
+            "last_eval_step": -1, "resumes": 0, "flops_count_s": 0.0, "stopped_early": False, "last_val": math.nan,
+        }
+        self.last_metrics: dict = {}
+        self._warned_stress = False
+        self._instrument_s = 0.0  # FLOP counting time in this process: excluded from wall_s and wall_s_train
+
+    # --- store I/O ---------------------------------------------------------------------------------------------
+    def _config_record(self) -> dict:
+        return {
+            "run_id": self.run_id,
+            "config": self.cfg.to_dict(),
+            "trainer_version": self.cfg.hashed_dict()["trainer_version"],
+            "code_version": _code_version(),
+            "dataset": self.data.info,
+            "normalizer": self.normalizer.to_dict(),
+            "model": {"name": self.cfg.model.name, "params": self.n_params, "cutoff": self.cutoff,
+                      "max_neighbors": self.max_neighbors, "width": getattr(self.model, "width", None),
+                      "base_width": getattr(self.model, "base_width", None)},
+            "packages": _package_versions(),
+            "device": device_name(self.device),
+            "world_size": self.ctx.world,
+            "total_steps_planned": self.total_steps,
+            "eval_steps_planned": sorted(self.eval_steps),
+            "created": _now(),
+        }
+
+    def summary(self, status: str, reason: str | None = None) -> dict:
+        c = self.c
+        m = self.last_metrics
+        d = max(c["atoms_seen"], 1)
+        out = {
+            "run_id": self.run_id,
+            "status": status,
+            "reason": reason,
+            "arch": self.cfg.model.name,
+            "params": self.n_params,
+            "tags": list(self.cfg.tags),
+            "steps": c["step"],
+            "epochs": c["structures_seen"] / max(self.n_train, 1),
+            "atoms_seen": c["atoms_seen"],
+            "structures_seen": c["structures_seen"],
+            "flops": c["flops"],
+            "hours": c["wall_s"] / 3600.0,
+            "hours_train": c["wall_s_train"] / 3600.0,
+            "final_val_loss": m.get("val_loss"),
+            "best_val_loss": c["best_val"] if math.isfinite(c["best_val"]) else None,
+            "best_step": c["best_step"],
+            "final_val_energy_mae": m.get("val_energy_mae"),
+            "final_val_force_l2": m.get("val_force_l2"),
+            "final_val_stress_mae": m.get("val_stress_mae"),
+            "final_val_loss_tta": m.get("val_loss_tta"),
+            "stopped_early": c["stopped_early"],
+            "train_flops_per_param_atom": c["flops"] / (self.n_params * d) if c["atoms_seen"] else None,
+            "flops_model": self.flop_model.coefficients if self.flop_model.points else None,
+            "flops_measured_steps": len(self.flop_model.points) // max(self.ctx.world, 1),
+            "flops_fit_rel_err": self.flop_model.max_rel_error() if self.flop_model.points else None,
+            "flops_uncounted_ops": self.uncounted,
+            "flops_count_hours": c["flops_count_s"] / 3600.0,
+            "data_wait_frac": c["data_wait_s"] / c["wall_s_train"] if c["wall_s_train"] > 0 else None,
+            "n_train": self.n_train,
+            "n_train_max": self.data.n_train_max,
+            "n_val": len(self.data.val),
+            "total_steps_planned": self.total_steps,
+            "device": device_name(self.device),
+            "world_size": self.ctx.world,
+            "resumes": c["resumes"],
+            "updated": _now(),
+        }
+        return out
+
+    def checkpoint(self) -> None:
+        if not self.ctx.is_main:
+            return
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "run_id": self.run_id,
+            "config": json.dumps(self.cfg.to_dict()),
+            "normalizer": json.dumps(self.normalizer.to_dict()),
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "model_eval": {k: v.cpu() for k, v in eval_state_dict(self.model, self.optimizer).items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": _rng_state(),
+            "counters": dict(self.c),
+            "flop_points": self.flop_model.state(),
+            "uncounted": json.dumps(self.uncounted),
+            "last_metrics": json.dumps(self.last_metrics),
+        }
+        self.store.save_checkpoint(self.run_id, state)
+        self.store.write_summary(self.run_id, self.summary("running"))
+        self._last_ckpt_time = time.monotonic()
+
+    def restore(self, state: dict) -> None:
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"checkpoint format {state.get('format')} != {CHECKPOINT_FORMAT}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state["scaler"] is not None:
+            self.scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"])
+        self.c.update(state["counters"])
+        self.flop_model = StepFlopModel.from_state(state["flop_points"])
+        self.uncounted = json.loads(state["uncounted"])
+        self.last_metrics = json.loads(state["last_metrics"])
+
+    # --- one step -------------------------------------------------------------------------------------------------
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def _measure_now(self, step: int) -> bool:
+        rt = self.cfg.runtime
+        return step <= rt.flops_calibration_steps or (rt.flops_every > 0 and step % rt.flops_every == 0)
+
+    def _count_step_flops(self, batch, n_global: int, sym_R, feats) -> float:
+        """Count this step's FLOPs on a replay of its forward + backward (same batch, rotations and RNG state;
+        gradients discarded), so that the slow counting never enters the step's numbers or its timing."""
+        t0 = time.monotonic()
+        rng = torch.get_rng_state()
+        cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        with count_flops() as counter:
+            with self._autocast():
+                total, _, _ = objective(self.model, batch, self.weights, sym_rotations=sym_R,
+                                        sym_weight=self.cfg.loss.symmetry_weight)
+            (total.sum() / n_global).backward()
+        self.optimizer.zero_grad(set_to_none=True)
+        torch.set_rng_state(rng)
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state(cuda_rng, self.device)
+        for name, calls in counter.count.uncounted.items():
+            self.uncounted[name] = self.uncounted.get(name, 0) + calls
+        rows = self.ctx.all_gather_rows(torch.tensor([*feats, float(counter.total)], dtype=torch.float64))
+        for r in rows.tolist():
+            self.flop_model.add(r[:-1], r[-1])
+        dt = time.monotonic() - t0
+        self._instrument_s += dt
+        self.c["flops_count_s"] += dt
+        return float(counter.total)
+
+    def train_step(self, batch, n_global: int, shard_lo: int) -> tuple[float, float, float]:
+        cfg, ctx = self.cfg, self.ctx
+        step = self.c["step"] + 1
+        batch = batch.to(self.device)
+        n_local = batch.num_graphs
+        if cfg.train.augment:
+            g = torch.Generator().manual_seed(_data.derive_seed(cfg.train.seed, step, 1))
+            R = random_rotations(n_global, generator=g, dtype=batch.pos.dtype, device=self.device)
+            batch = batch.rotate(R[shard_lo : shard_lo + n_local])
+        sym_R = None
+        if cfg.loss.symmetry_m > 0:
+            m = cfg.loss.symmetry_m
+            g = torch.Generator().manual_seed(_data.derive_seed(cfg.train.seed, step, 2))
+            sym_R = random_rotations(m * n_global, generator=g, dtype=batch.pos.dtype, device=self.device)
+            sym_R = sym_R.view(m, n_global, 3, 3)[:, shard_lo : shard_lo + n_local]
+        feats = batch_features(batch)
+        if self._measure_now(step):
+            local_flops = self._count_step_flops(batch, n_global, sym_R, feats)
+        else:
+            local_flops = self.flop_model.predict(feats)
+        with self._autocast():
+            total, task, parts = objective(self.model, batch, self.weights, sym_rotations=sym_R,
+                                           sym_weight=cfg.loss.symmetry_weight)
+        loss = total.sum() / n_global
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        if not self._warned_stress and batch.stress is not None and "stress" not in parts:
+            log.warning("run %s: the data has stress labels but the model predicts no stress "
+                        "(build it with stress=True to train on stress)", self.run_id)
+            self._warned_stress = True
+        sym_sum = float(parts["symmetry"].detach().sum()) if "symmetry" in parts else 0.0
+        stats = torch.tensor([float(total.detach().sum()), float(task.detach().sum()), sym_sum, local_flops,
+                              float(batch.num_atoms)], dtype=torch.float64)
+        ctx.all_reduce(stats)
+        if not all(math.isfinite(v) for v in stats[:3].tolist()):
+            raise TrainingDiverged(f"diverged: non-finite training loss at step {step}")
+        ctx.all_reduce_grads(self.params)
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        if cfg.optim.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.params, cfg.optim.grad_clip)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        tot, tsk, sym, flops, atoms = stats.tolist()
+        c = self.c
+        c["step"] = step
+        c["atoms_seen"] += int(atoms)
+        c["structures_seen"] += n_global
+        c["flops"] += flops
+        c["loss_sum"] += tot
+        c["task_sum"] += tsk
+        c["sym_sum"] += sym
+        c["loss_n"] += n_global
+        return tot / n_global, tsk / n_global, flops
+
+    # --- evaluation ---------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        cfg, ctx = self.cfg, self.ctx
+        set_mode(self.model, self.optimizer, False)
+        keys = ("n_graphs", "loss", "energy_loss", "force_loss", "energy_abs_per_atom", "n_atoms", "force_l2",
+                "stress_abs", "n_stress")
+        sums = torch.zeros(2, len(keys), dtype=torch.float64)
+        std = float(self.normalizer.std)
+        try:
+            for k, batch in self.val:
+                batch = batch.to(self.device)
+                with self._autocast():
+                    pred = self.model(batch)
+                s = metric_sums(pred, batch, self.weights, std)
+                sums[0] += torch.tensor([s[key] for key in keys], dtype=torch.float64)
+                if cfg.eval.tta_m > 0:
+                    g = torch.Generator().manual_seed(_data.derive_seed(cfg.train.seed, k, 3))
+                    with self._autocast():
+                        pred = group_average(self.model, batch, cfg.eval.tta_m, generator=g)
+                    s = metric_sums(pred, batch, self.weights, std)
+                    sums[1] += torch.tensor([s[key] for key in keys], dtype=torch.float64)
+        finally:
+            set_mode(self.model, self.optimizer, True)
+        ctx.all_reduce(sums)
+        out = {}
+        for row, suffix in ((0, ""), (1, "_tta")):
+            if row == 1 and cfg.eval.tta_m <= 0:
+                continue
+            v = dict(zip(keys, sums[row].tolist()))
+            ng = max(v["n_graphs"], 1.0)
+            out["val_loss" + suffix] = v["loss"] / ng
+            out["val_energy_mae" + suffix] = v["energy_abs_per_atom"] / ng
+            out["val_force_l2" + suffix] = v["force_l2"] / max(v["n_atoms"], 1.0)
+            if row == 0:
+                out["val_energy_loss"] = v["energy_loss"] / ng
+                out["val_force_loss"] = v["force_loss"] / ng
+            if self.data.has_stress:
+                out["val_stress_mae" + suffix] = v["stress_abs"] / v["n_stress"] if v["n_stress"] else math.nan
+        return out
+
+    def _curve_row(self, metrics: dict) -> dict:
+        c = self.c
+        n = max(c["loss_n"], 1)
+        spe = max(_data.steps_per_epoch(self.n_train, self.cfg.train.batch_size, self.ctx.world), 1)
+        row = {
+            "step": c["step"],
+            "epoch": c["epoch"] + c["batch_in_epoch"] / spe,
+            "atoms_seen": c["atoms_seen"],
+            "structures_seen": c["structures_seen"],
+            "flops": c["flops"],
+            "wall_s": c["wall_s"],
+            "wall_s_train": c["wall_s_train"],
+            "train_loss": c["task_sum"] / n if c["loss_n"] else math.nan,
+            "lr": current_lr(self.optimizer),
+            **metrics,
+        }
+        if self.cfg.loss.symmetry_m > 0:
+            row["train_sym_loss"] = c["sym_sum"] / n if c["loss_n"] else math.nan
+        return row
+
+    # --- the loop -----------------------------------------------------------------------------------------------
+    def run(self, t_start: float) -> str:
+        """Train to the end; returns the stop reason (or raises :class:`TrainingDiverged`)."""
+        cfg, ctx, c = self.cfg, self.ctx, self.c
+        tr, rt = cfg.train, cfg.runtime
+        set_mode(self.model, self.optimizer, True)
+        self._last_ckpt_time = time.monotonic()
+        wall_offset = c["wall_s"]  # + time since this process started (setup included)
+        progress = None
+        if rt.progress and ctx.is_main:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=self.total_steps, initial=c["step"], desc=self.run_id, unit="step")
+        reason = None
+        try:
+            while reason is None:
+                batches = _data.epoch_batches(self.n_train, tr.batch_size, tr.seed, c["epoch"], min_size=ctx.world,
+                                              shuffle=tr.regime == "epochs")
+                loader = _data.make_loader(
+                    self.data.train, batches[c["batch_in_epoch"]:], cutoff=self.cutoff,
+                    max_neighbors=self.max_neighbors, normalizer=self.normalizer, num_workers=rt.num_workers,
+                    rank=ctx.rank, world=ctx.world,
+                )
+                it = iter(loader)
+                while True:
+                    t0 = time.monotonic()
+                    try:
+                        batch, n_global, lo = next(it)
+                    except StopIteration:
+                        break
+                    t1 = time.monotonic()
+                    instrument = self._instrument_s
+                    self.train_step(batch, n_global, lo)
+                    if self.device.type == "cuda":
+                        torch.cuda.synchronize(self.device)
+                    t2 = time.monotonic()
+                    c["data_wait_s"] += t1 - t0
+                    c["wall_s_train"] += t2 - t0 - (self._instrument_s - instrument)
+                    c["batch_in_epoch"] += 1
+                    epoch_end = c["batch_in_epoch"] >= len(batches)
+                    if epoch_end:
+                        c["epoch"] += 1
+                        c["batch_in_epoch"] = 0
+                    step = c["step"]
+                    if progress is not None:
+                        progress.update(1)
+                    if tr.max_steps is not None and step >= tr.max_steps:
+                        reason = "max_steps"
+                    elif tr.max_atoms is not None and c["atoms_seen"] >= tr.max_atoms:
+                        reason = "max_atoms"
+                    elif epoch_end and c["epoch"] >= tr.max_epochs:
+                        reason = "max_epochs" if tr.regime == "epochs" else "end of stream"
+                    do_eval = (step in self.eval_steps or reason is not None
+                               or (epoch_end and tr.regime == "epochs"))
+                    if do_eval:
+                        metrics = self.evaluate()
+                        c["wall_s"] = wall_offset + (time.monotonic() - t_start) - self._instrument_s
+                        self._after_eval(metrics, epoch_end)
+                        if reason is None and epoch_end and c["stopped_early"]:
+                            reason = "early stopping"
+                    c["wall_s"] = wall_offset + (time.monotonic() - t_start) - self._instrument_s
+                    due = (
+                        (do_eval and rt.checkpoint_at_eval)
+                        or (rt.checkpoint_every and step % rt.checkpoint_every == 0)
+                        or (rt.checkpoint_minutes is not None
+                            and time.monotonic() - self._last_ckpt_time >= 60 * rt.checkpoint_minutes)
+                        or reason is not None
+                    )
+                    if due:
+                        self.checkpoint()
+                    if reason is not None:
+                        break
+                del it, loader
+        finally:
+            if progress is not None:
+                progress.close()
+        return reason
+
+    def _after_eval(self, metrics: dict, epoch_end: bool) -> None:
+        c, cfg = self.c, self.cfg
+        val = metrics["val_loss"]
+        if not math.isfinite(val):
+            raise TrainingDiverged(f"diverged: non-finite validation loss at step {c['step']}")
+        row = self._curve_row(metrics)
+        if self.ctx.is_main:
+            self.store.append_curve(self.run_id, row, self.columns)
+        c["curve_rows"] += 1
+        c["last_eval_step"] = c["step"]
+        c["last_val"] = val
+        self.last_metrics = metrics
+        c["loss_sum"] = c["task_sum"] = c["sym_sum"] = 0.0
+        c["loss_n"] = 0
+        if val < c["best_val"]:
+            c["best_val"], c["best_step"] = val, c["step"]
+        if epoch_end:  # early stopping looks at epoch-end evaluations only
+            if val < c["es_best"]:
+                c["es_best"], c["bad_evals"] = val, 0
+            else:
+                c["bad_evals"] += 1
+        if (cfg.train.regime == "epochs" and cfg.train.patience is not None and epoch_end
+                and c["bad_evals"] >= cfg.train.patience):
+            c["stopped_early"] = True
+
+
+# --- entry point ----------------------------------------------------------------------------------------------------
+def _as_config(cfg) -> TrainConfig:
+    if isinstance(cfg, TrainConfig):
+        return cfg
+    if isinstance(cfg, (str, os.PathLike)):
+        return TrainConfig.from_file(cfg)
+    return TrainConfig.from_dict(cfg)
+
+
+def _record(store: RunStore, run_id: str, cached: bool) -> RunRecord:
+    s = store.read_summary(run_id) or {}
+    return RunRecord(run_id, store.run_dir(run_id), s.get("status", "unknown"), s, cached, store)
+
+
+def _is_final(summary: dict | None) -> bool:
+    if not summary:
+        return False
+    if summary.get("status") in _FINAL:
+        return True
+    return summary.get("status") == "failed" and str(summary.get("reason", "")).startswith("diverged")
+
+
+def train(cfg: TrainConfig | dict | str | os.PathLike, store: RunStore | str | os.PathLike) -> RunRecord:
+    """Train the run described by ``cfg`` into ``store`` (or return it at once if it is already finished).
+
+    Args:
+        cfg: a :class:`TrainConfig`, its dict, or a YAML/JSON path.
+        store: a :class:`~nnip.runs.RunStore` or its root directory.
+
+    Returns:
+        :class:`RunRecord` with ``status`` ``"done"`` or ``"failed"`` (``reason`` starting ``"diverged"``);
+        ``cached=True`` when the finished run was already in the store.
+
+    Raises:
+        any exception other than divergence, after marking the run failed (its checkpoint is kept: calling
+        :func:`train` again resumes it).
+
+    Resume: if the run directory holds a checkpoint, training continues from it (model, optimiser incl.
+    schedule-free state, scheduler, GradScaler, RNG states, data position, counters, FLOP fit) and the curve is
+    truncated to the rows it had at that checkpoint. Concurrency: the run directory is locked for the whole call;
+    a second process training the same run waits for the lock and then gets a cache hit.
+    """
+    cfg = _as_config(cfg).resolved()
+    store = store if isinstance(store, RunStore) else RunStore(store)
+    run_id = cfg.run_id()
+    if _is_final(store.read_summary(run_id)):
+        return _record(store, run_id, True)
+    ctx = _dist.setup(cfg.runtime.device)
+    lock = store.lock(run_id) if ctx.is_main else contextlib.nullcontext()
+    with lock:
+        ctx.barrier()
+        if _is_final(store.read_summary(run_id)):
+            return _record(store, run_id, True)
+        t_start = time.monotonic()
+        run = None
+        try:
+            run = _Run(cfg, store, run_id, ctx)
+            state = store.load_checkpoint(run_id, map_location=run.device)
+            if state is not None:
+                run.restore(state)
+                run.c["resumes"] += 1
+                if ctx.is_main:
+                    store.truncate_curve(run_id, run.c["curve_rows"])
+            elif ctx.is_main:
+                store.start_curve(run_id, run.columns)
+            if ctx.is_main:
+                store.write_config(run_id, run._config_record())
+                store.write_summary(run_id, run.summary("running"))
+            ctx.barrier()
+            reason = run.run(t_start)
+            if ctx.is_main:
+                store.write_summary(run_id, run.summary("done", reason))
+            ctx.barrier()  # every rank returns the final summary
+        except TrainingDiverged as err:
+            log.warning("run %s %s", run_id, err)
+            if ctx.is_main:
+                summary = run.summary("failed", str(err)) if run is not None else {"status": "failed",
+                                                                                     "reason": str(err)}
+                store.write_summary(run_id, summary)
+            ctx.barrier()  # divergence is detected on all-reduced losses: every rank is here
+        except Exception as err:
+            if ctx.is_main:
+                reason = f"{type(err).__name__}: {err}"
+                summary = run.summary("failed", reason) if run is not None else {
+                    "run_id": run_id, "status": "failed", "reason": reason, "arch": cfg.model.name,
+                    "tags": list(cfg.tags), "updated": _now()}
+                if not (store.run_dir(run_id) / "config.json").exists():
+                    store.write_config(run_id, {"run_id": run_id, "config": cfg.to_dict()})
+                store.write_summary(run_id, summary)
+            raise
+    return _record(store, run_id, False)
