@@ -172,8 +172,11 @@ def test_fingerprint_is_stable_and_content_sensitive(ethanol_xyz, tmp_path):
     assert a != read(ethanol_xyz, limit=11).fingerprint()
 
 
-def _energy_in_child(args):
-    ds, i = args
+_FORKED = {}
+
+
+def _energy_in_child(i):
+    ds = _FORKED["ds"]  # inherited through fork, not pickled
     ds.reopen()
     return labels_of(ds[i])["energy"]
 
@@ -183,6 +186,7 @@ def test_lmdb_dataset_survives_fork(ethanol_lmdb):
 
     ds = read(ethanol_lmdb, limit=4)
     parent = [labels_of(ds[i])["energy"] for i in range(4)]  # opens the environment in the parent first
+    _FORKED["ds"] = ds
     with mp.get_context("fork").Pool(2) as pool:
-        child = pool.map(_energy_in_child, [(ds, i) for i in range(4)])
+        child = pool.map(_energy_in_child, range(4))
     assert child == parent
