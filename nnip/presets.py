@@ -57,22 +57,41 @@ def _scale(widths, **kw):
     return ArchScale(widths=tuple(widths), **kw)
 
 
-_TINY_ARCHS = {
-    "mpnn": _scale([{"hidden_dim": 8, "num_layers": 2}, {"hidden_dim": 16, "num_layers": 2}], batch_size=8),
-    "egnn": _scale([{"hidden_dim": 8, "num_layers": 2}, {"hidden_dim": 16, "num_layers": 2}], batch_size=8),
-    "gemnet_oc": _scale([{"hidden_dim": 8, "num_layers": 1}, {"hidden_dim": 12, "num_layers": 1}], batch_size=8),
-    "esen": _scale([{"sphere_channels": 2, "num_layers": 1, "l_max": 2}, {"sphere_channels": 4, "num_layers": 1, "l_max": 2}], batch_size=8),
-    "equiformer_v2": _scale([{"sphere_channels": 2, "num_layers": 1, "l_max": 2}, {"sphere_channels": 4, "num_layers": 1, "l_max": 2}], batch_size=8),
-    "transformer": _scale([{"d_model": 8, "num_layers": 1, "num_heads": 1}, {"d_model": 16, "num_layers": 1, "num_heads": 1}], batch_size=8),
+_GEMNET_SMALL = {
+    "num_radial": 16, "num_spherical": 5, "emb_size_trip_in": 16, "emb_size_trip_out": 16, "emb_size_rbf": 8,
+    "emb_size_cbf": 8, "cutoff": 6.0, "max_neighbors": 30,
 }
 
+_TINY_ARCHS = {
+    "mpnn": _scale([{"hidden_dim": 8}, {"hidden_dim": 16}], batch_size=8, extra={"num_layers": 2, "num_radial": 8}),
+    "egnn": _scale([{"hidden_dim": 8}, {"hidden_dim": 16}], batch_size=8, extra={"num_layers": 2, "num_radial": 8}),
+    "gemnet_oc": _scale([{"hidden_dim": 8}, {"hidden_dim": 16}], batch_size=8,
+                        extra={**_GEMNET_SMALL, "num_layers": 1, "num_radial": 8, "num_spherical": 3,
+                               "emb_size_trip_in": 4, "emb_size_trip_out": 4, "emb_size_rbf": 4, "emb_size_cbf": 4,
+                               "num_before_skip": 1, "num_after_skip": 1, "num_atom": 1, "num_output_afteratom": 1,
+                               "num_global_out_layers": 1}),
+    "esen": _scale([{"sphere_channels": 2}, {"sphere_channels": 4}], batch_size=8,
+                   extra={"num_layers": 1, "l_max": 2, "m_max": 1, "hidden_channels": 8, "num_radial": 8}),
+    "equiformer_v2": _scale([{"sphere_channels": 2}, {"sphere_channels": 4}], batch_size=8,
+                            extra={"num_layers": 1, "l_max": 2, "m_max": 1, "attn_hidden_channels": 4, "num_heads": 1,
+                                   "attn_alpha_channels": 2, "attn_value_channels": 2, "ffn_hidden_channels": 4,
+                                   "edge_channels": 4, "num_radial": 8, "cutoff": 5.0, "max_neighbors": 12}),
+    "transformer": _scale([{"d_model": 8}, {"d_model": 16}], batch_size=8, extra={"num_layers": 1, "num_heads": 1}),
+}
+
+# CPU scale: the paper's depths where affordable (MPNN 5); equivariant models shallower than the paper's 12 layers
+# (see book/limitations.md); widths span about one and a half decades of N per architecture.
 _CPU_ARCHS = {
-    "mpnn": _scale([{"hidden_dim": w} for w in (32, 64, 128, 256)], batch_size=16),
-    "egnn": _scale([{"hidden_dim": w, "num_layers": 4} for w in (16, 32, 64)], batch_size=32),
-    "gemnet_oc": _scale([{"hidden_dim": w, "num_layers": 2} for w in (16, 32)], batch_size=16),
-    "esen": _scale([{"sphere_channels": c, "num_layers": 3, "l_max": 2} for c in (2, 4, 8)], batch_size=16),
-    "equiformer_v2": _scale([{"sphere_channels": c, "num_layers": 2, "l_max": 2} for c in (4, 8)], batch_size=16),
-    "transformer": _scale([{"d_model": d, "num_layers": 2, "num_heads": 2} for d in (16, 32, 64)], batch_size=16),
+    "mpnn": _scale([{"hidden_dim": w} for w in (16, 32, 64, 128)], batch_size=16, extra={"num_layers": 5}),
+    "egnn": _scale([{"hidden_dim": w} for w in (16, 32, 64)], batch_size=32, extra={"num_layers": 4}),
+    "gemnet_oc": _scale([{"hidden_dim": w} for w in (16, 32, 64)], batch_size=16, extra={**_GEMNET_SMALL, "num_layers": 2}),
+    "esen": _scale([{"sphere_channels": c} for c in (2, 4, 8)], batch_size=16,
+                   extra={"num_layers": 3, "l_max": 2, "m_max": 2, "hidden_channels": 16, "num_radial": 32}),
+    "equiformer_v2": _scale([{"sphere_channels": c} for c in (4, 8, 16)], batch_size=16,
+                            extra={"num_layers": 2, "l_max": 2, "m_max": 2, "num_heads": 2, "attn_hidden_channels": 8,
+                                   "attn_alpha_channels": 4, "attn_value_channels": 4, "ffn_hidden_channels": 16,
+                                   "edge_channels": 16, "num_radial": 32, "cutoff": 6.0, "max_neighbors": 20}),
+    "transformer": _scale([{"d_model": d} for d in (16, 32, 64)], batch_size=16, extra={"num_layers": 2, "num_heads": 2}),
 }
 
 PRESETS: dict[str, Preset] = {
