@@ -18,6 +18,7 @@ import glob as _glob
 import hashlib
 import os
 import warnings
+import weakref
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -136,6 +137,10 @@ class _XYZSource(_Source):
         return _with_labels(plain, labels, info)
 
 
+#: open read-only LMDB databases by (real path, pid); entries vanish when no dataset uses them any more
+_LMDB_CONNECTIONS: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
+
+
 class _DBSource(_Source):
     def __init__(self, path: Path, db_type: str):
         super().__init__(path)
@@ -167,7 +172,13 @@ class _DBSource(_Source):
 
     def _connect(self):
         if self.db_type == "aselmdb":
-            return ase.db.connect(str(self.path), type="aselmdb", readonly=True, use_lock_file=False)
+            # lmdb allows one environment per file and process: share one read-only connection between datasets
+            key = (os.path.realpath(self.path), os.getpid())
+            db = _LMDB_CONNECTIONS.get(key)
+            if db is None:
+                db = ase.db.connect(str(self.path), type="aselmdb", readonly=True, use_lock_file=False)
+                _LMDB_CONNECTIONS[key] = db
+            return db
         return ase.db.connect(str(self.path), type="db", use_lock_file=False)
 
     def raw(self, row):

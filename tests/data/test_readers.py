@@ -190,3 +190,9 @@ def test_lmdb_dataset_survives_fork(ethanol_lmdb):
     with mp.get_context("fork").Pool(2) as pool:
         child = pool.map(_energy_in_child, range(4))
     assert child == parent
+
+
+def test_same_lmdb_read_twice_in_one_process(ethanol_lmdb):
+    first = read(ethanol_lmdb, limit=3)
+    second = read(ethanol_lmdb, limit=5)  # lmdb forbids a second environment per file and process
+    assert labels_of(first[2])["energy"] == labels_of(second[2])["energy"]
