@@ -58,7 +58,8 @@ def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir:
 
 
 def build_book() -> Path:
-    subprocess.run([sys.executable, "-m", "jupyter_book", "build", str(ROOT), "-W", "--keep-going"], check=True)
+    jb = Path(sys.executable).with_name("jupyter-book")
+    subprocess.run([str(jb), "build", str(ROOT), "-W", "--keep-going"], check=True)
     return ROOT / "_build" / "html" / "index.html"
 
 
