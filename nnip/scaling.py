@@ -632,7 +632,7 @@ def bootstrap(fit_fn: Callable[[pd.DataFrame], Any], data: pd.DataFrame, n: int 
     estimate = fit_fn(data)
     point = quantities(estimate)
     rng = np.random.default_rng(seed)
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
     rows, n_failed = [], 0
     show = (n >= 200) if progress is None else progress

@@ -358,7 +358,7 @@ def run_sweep(
         wait: slurm: wait for the jobs and collect results (``False``: return after submission, status
             ``"submitted"``).
     """
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
     spec = _as_spec(spec)
     configs = expand(spec, preset)

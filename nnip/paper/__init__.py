@@ -11,6 +11,9 @@ missing (``train_missing=True``) or fails loudly naming what is missing.
 - :mod:`nnip.paper.materials` — the materials chapter (Trikha et al. 2025)
 """
 
+from nnip.figures import enable_notebook_display
 from nnip.paper._common import ARCH_LABELS, comparison_table, project_root, run_study, select_archs, store_path
 
 __all__ = ["ARCH_LABELS", "comparison_table", "project_root", "run_study", "select_archs", "store_path"]
+
+enable_notebook_display()  # figures are built without pyplot; render them as PNG in notebooks

@@ -450,7 +450,7 @@ class _Run:
         wall_offset = c["wall_s"]  # + time since this process started (setup included)
         progress = None
         if rt.progress and ctx.is_main:
-            from tqdm.auto import tqdm
+            from tqdm.std import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
             progress = tqdm(total=self.total_steps, initial=c["step"], desc=self.run_id, unit="step")
         reason = None
