@@ -153,7 +153,7 @@ def _preset_keys(preset: dict, spec: SweepSpec) -> dict:
         keys["data.limit"] = int(preset["max_train"]) + int(preset.get("n_val") or 0)
     if preset.get("n_evals") is not None:
         keys["eval.log_points"] = preset["n_evals"]
-    for src, dst in (("device", "runtime.device"), ("amp", "train.amp"), ("seed", "train.seed")):
+    for src, dst in (("device", "runtime.device"), ("amp", "train.amp"), ("seed", "train.seed"), ("threads", "runtime.threads")):
         if preset.get(src) is not None:
             keys[dst] = preset[src]
     keys["optim.mup"] = True  # §3.3: η* at the base width, transferred by μP
