@@ -58,6 +58,9 @@ def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir:
 
 
 def build_book() -> Path:
+    import shutil
+
+    shutil.rmtree(ROOT / "_build", ignore_errors=True)  # incremental builds keep pages that left the toc
     jb = Path(sys.executable).with_name("jupyter-book")
     subprocess.run([str(jb), "build", str(ROOT), "-W", "--keep-going"], check=True)
     return ROOT / "_build" / "html" / "index.html"
