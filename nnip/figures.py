@@ -547,28 +547,29 @@ def plot_exponent_shift(fits: Mapping[str, Any], ax_d: Any = None, ax_n: Any = N
     return ax_d.figure
 
 
-def plot_heatmap(values: pd.DataFrame, xlabel: str, ylabel: str, cbar_label: str = "validation loss (eq. 1, normalised)",
-                 title: str | None = None, ax: Any = None) -> Figure:
+def plot_heatmap(values: pd.DataFrame, xlabel: str, ylabel: str,
+                 cbar_label: str = "validation loss (eq. 1, normalised)", title: str | None = None,
+                 ax: Any = None) -> Figure:
     """A grid of losses (Fig. 10 top row): ``values`` indexed by the y setting (rows) with the x settings as columns;
-    each cell annotated, NaN cells (missing runs) left blank, the lowest cell outlined. Log colour scale."""
-    from matplotlib.colors import LogNorm
+    each cell annotated, NaN cells (missing runs) left blank, the lowest cell outlined in red."""
+    from matplotlib.colors import Normalize
     from matplotlib.patches import Rectangle
 
     fig, ax = _ablation_ax(ax, (4.2, 3.4))
     arr = values.to_numpy(dtype=float)
-    finite = arr[np.isfinite(arr) & (arr > 0)]
+    finite = arr[np.isfinite(arr)]
     if finite.size:
         lo, hi = float(finite.min()), float(finite.max())
-        norm = LogNorm(vmin=lo, vmax=hi if hi > lo else lo * 1.001)
+        norm = Normalize(vmin=lo, vmax=hi if hi > lo else lo + 1e-9)
         im = ax.imshow(np.ma.masked_invalid(arr), cmap="viridis_r", norm=norm, origin="lower", aspect="auto")
-        fig.colorbar(im, ax=ax, label=cbar_label, pad=0.01)
+        cbar = fig.colorbar(im, ax=ax, label=cbar_label, pad=0.01)
+        cbar.ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%.4g"))
         best = np.unravel_index(np.nanargmin(np.where(np.isfinite(arr), arr, np.inf)), arr.shape)
         ax.add_patch(Rectangle((best[1] - 0.5, best[0] - 0.5), 1, 1, fill=False, ec="C3", lw=2))
-        mid = np.sqrt(lo * hi)
         for (r, c), v in np.ndenumerate(arr):
             if np.isfinite(v):
                 ax.text(c, r, f"{v:.3g}", ha="center", va="center", fontsize="x-small",
-                        color="k" if v < mid else "w")
+                        color="k" if norm(v) < 0.5 else "w")
     ax.set_xticks(range(values.shape[1]), [f"{v:g}" for v in values.columns])
     ax.set_yticks(range(values.shape[0]), [f"{v:g}" for v in values.index])
     ax.set_xlabel(xlabel)
@@ -591,6 +592,7 @@ def plot_loss_vs(data: pd.DataFrame, x: str, xlabel: str, y: str = "val_loss", b
         if annotate is not None:
             for xv, yv, a in zip(df[x], df[y], df[annotate]):
                 ax.annotate(str(a), (xv, yv), textcoords="offset points", xytext=(3, 4), fontsize="xx-small")
+            ax.margins(x=0.15, y=0.1)
     if logx:
         ax.set_xscale("log")
     if logy:
