@@ -107,21 +107,6 @@ def test_no_cross_talk(name, molecules):
     T.assert_no_cross_talk(model, molecules)
 
 
-# --- locality and smoothness -----------------------------------------------------------------------------------
-def test_locality(name, molecules):
-    model = tiny_model(name)
-    if not model.local:
-        pytest.skip(f"{name} is not local (declares local=False)")
-    T.assert_local(model, molecules[0], molecules[2], separation=40.0, rtol=RTOL)
-
-
-def test_smooth_cutoff(name):
-    model = tiny_model(name)
-    if not model.smooth_cutoff:
-        pytest.skip(f"{name} does not promise a smooth cutoff")
-    T.assert_smooth_cutoff(model)
-
-
 def test_graph_from_model(name, ethanol_frames):
     """The data pipeline builds the graph the model asks for (cutoff / max_neighbors)."""
     model = tiny_model(name)
