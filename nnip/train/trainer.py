@@ -148,6 +148,16 @@ class _Run:
             normalizer=self.normalizer, rank=ctx.rank, world=ctx.world,
         )
 
+        # GemNet-OC (footnote 4): per-layer scale factors estimated on a few training batches before training,
+        # instead of LayerNorm; they are buffers, so checkpoints carry them and a resumed run reloads them
+        if hasattr(self.model, "fit_scale_factors"):
+            k = min(self.n_train, 4 * tr.batch_size)
+            first = [self.data.train[i] for i in range(k)]
+            fit_batches = _data.val_batches(first, tr.batch_size, cutoff=self.cutoff, max_neighbors=self.max_neighbors,
+                                            normalizer=self.normalizer, rank=0, world=1)
+            with torch.no_grad():
+                self.model.fit_scale_factors([b.to(self.device) for _, b in fit_batches])
+
         # optimisation
         self.weights = LossWeights.from_spec(cfg.loss)
         self.optimizer, self.scheduler = build_optimizer(self.model, cfg.optim, total_steps=self.total_steps)

@@ -48,3 +48,15 @@ def test_trains_on_emt_alloys_with_stress(name, tmp_path):
     curve = rec.curve()
     assert curve["val_stress_mae"].notna().all()
     assert curve["val_loss"].min() < curve["val_loss"].iloc[0]
+
+
+def test_trainer_fits_gemnet_scale_factors(tmp_path):
+    """Footnote 4: the trainer estimates GemNet-OC's scale factors before step 1 and stores them in the checkpoint."""
+    import torch
+
+    cfg = _config("gemnet_oc", "xtb-mols", steps=2)
+    rec = train(cfg, tmp_path)
+    state = torch.load(rec.run_dir / "checkpoint.pt", weights_only=True)
+    model_state = next(v for k, v in state.items() if isinstance(v, dict) and any("scale" in n for n in v))
+    factors = {k: float(v) for k, v in model_state.items() if k.endswith("scale_factor") or ".scale" in k}
+    assert factors and any(abs(v - 1.0) > 1e-3 for v in factors.values()), factors
