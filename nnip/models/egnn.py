@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nnip.models._base import GraphModel
 from nnip.data.batch import Batch
 from nnip.nn import MLP, GaussianBasis, scatter_mean, scatter_sum
 
@@ -158,10 +159,12 @@ class _Layer(nn.Module):
         return from_src[src] + from_dst[dst] + F.linear(edge, W[:, 2 * w :])
 
 
-class EGNN(nn.Module):
+class EGNN(GraphModel):
     """MC-EGNN with direct, equivariant energy/force(/stress) heads; see the module docstring (eq. 11–12, Table 4)."""
 
     Config = Config
+    WIDTH_FIELD = "hidden_dim"
+    BASE_WIDTH = _W_BASE  # w_base: Table 4's ≈1M-parameter entry (1 195 553 parameters)
     symmetries = frozenset({"rotation", "translation", "permutation"})
     local = True
     smooth_cutoff = False
@@ -183,28 +186,10 @@ class EGNN(nn.Module):
         self.force_head = nn.Linear(E, 1, bias=False)  # F_v = D_v a: a learned combination of the channels
         self.stress_head = nn.Linear(w, 1) if cfg.stress else None
 
-    # --- contract properties ------------------------------------------------------------------------------------
     @property
     def vector_channels(self) -> int:
         c = self.config
         return c.vector_channels if c.vector_channels is not None else default_vector_channels(c.hidden_dim)
-
-    @property
-    def cutoff(self) -> float:
-        return self.config.cutoff
-
-    @property
-    def max_neighbors(self) -> int | None:
-        return self.config.max_neighbors
-
-    @property
-    def width(self) -> int:
-        return self.config.hidden_dim
-
-    @property
-    def base_width(self) -> int:
-        """``w_base = 102``: Table 4's ≈1M-parameter entry (1 195 553 parameters)."""
-        return _W_BASE
 
     # --- forward ------------------------------------------------------------------------------------------------
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:

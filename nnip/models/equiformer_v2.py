@@ -59,6 +59,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from nnip.models._base import GraphModel
 from nnip.data.batch import Batch
 from nnip.models._equiformer_blocks import (
     EdgeDegreeEmbedding,
@@ -123,10 +124,12 @@ def _rung(C: int, L: int, heads: int, alpha: int, value: int) -> dict:
     )  # fmt: skip
 
 
-class EquiformerV2(nn.Module):
+class EquiformerV2(GraphModel):
     """EquiformerV2, direct forces: ``model(batch) -> {"energy": (G,), "forces": (N, 3)[, "stress": (G, 3, 3)]}``."""
 
     Config = Config
+    WIDTH_FIELD = "sphere_channels"
+    BASE_WIDTH = 20  # w_base: the ≈1M-parameter entry of LADDER (935,022 parameters; §3.3)
     symmetries = frozenset({"rotation", "translation", "permutation"})
     local = True
     smooth_cutoff = True
@@ -167,23 +170,6 @@ class EquiformerV2(nn.Module):
         self.stress_head = Rank2Head(C, L) if cfg.stress else None
         self.register_buffer("order_m", m_order(L, cfg.m_max), persistent=False)
         self.register_buffer("order_0", m_order(L, 0), persistent=False)
-
-    # --- contract properties --------------------------------------------------------------------------------
-    @property
-    def cutoff(self) -> float:
-        return self.config.cutoff
-
-    @property
-    def max_neighbors(self) -> int | None:
-        return self.config.max_neighbors
-
-    @property
-    def width(self) -> int:
-        return self.config.sphere_channels
-
-    @property
-    def base_width(self) -> int:
-        return 20  # the ≈1M-parameter entry of LADDER (935,022 parameters; §3.3)
 
     # --- forward ----------------------------------------------------------------------------------------------
     def geometry(self, batch: Batch) -> tuple[EdgeGeometry, torch.Tensor, torch.Tensor]:

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nnip.models._base import GraphModel
 from nnip.data.batch import Batch
 from nnip.nn import MLP, GaussianBasis, scatter_mean, scatter_sum
 
@@ -137,10 +138,12 @@ class _MessageLayer(nn.Module):
         return h + scatter_mean(m, dst, h.shape[0]).to(h.dtype)
 
 
-class MPNN(nn.Module):
+class MPNN(GraphModel):
     """Unconstrained MPNN with direct energy/force(/stress) heads; see the module docstring (eq. 8–9, Table 3)."""
 
     Config = Config
+    WIDTH_FIELD = "hidden_dim"
+    BASE_WIDTH = _W_BASE  # w_base: Table 3's ≈1M-parameter entry (838 020 parameters)
     symmetries = frozenset({"permutation", "translation"})
     local = True
     smooth_cutoff = False
@@ -163,24 +166,6 @@ class MPNN(nn.Module):
         self.energy_head = MLP([w, w, 1])
         self.force_head = MLP([w, w, 3])
         self.stress_head = nn.Linear(w, 6) if cfg.stress else None
-
-    # --- contract properties ------------------------------------------------------------------------------------
-    @property
-    def cutoff(self) -> float:
-        return self.config.cutoff
-
-    @property
-    def max_neighbors(self) -> int | None:
-        return self.config.max_neighbors
-
-    @property
-    def width(self) -> int:
-        return self.config.hidden_dim
-
-    @property
-    def base_width(self) -> int:
-        """``w_base = 256``: Table 3's ≈1M-parameter entry (838 020 parameters)."""
-        return _W_BASE
 
     # --- forward ------------------------------------------------------------------------------------------------
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:

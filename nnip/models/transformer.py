@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nnip.models._base import GraphModel
 from nnip.data.batch import Batch
 from nnip.nn import scatter_mean
 
@@ -106,10 +107,12 @@ class _Block(nn.Module):
         return t + self.drop(self.ff(self.ln2(t)))
 
 
-class Transformer(nn.Module):
+class Transformer(GraphModel):
     """GPT-style encoder over atoms with direct energy/force(/stress) heads; see the module docstring (App. K)."""
 
     Config = Config
+    WIDTH_FIELD = "d_model"
+    BASE_WIDTH = _D_BASE  # w_base: the ladder's ≈1M-parameter entry (971 044 parameters)
     symmetries = frozenset({"permutation"})
     local = False
     smooth_cutoff = False
@@ -131,24 +134,6 @@ class Transformer(nn.Module):
         self.energy_head = nn.Linear(d, 1)
         self.force_head = nn.Linear(d, 3)
         self.stress_head = nn.Linear(d, 6) if cfg.stress else None
-
-    # --- contract properties ------------------------------------------------------------------------------------
-    @property
-    def cutoff(self) -> float:
-        return self.config.cutoff
-
-    @property
-    def max_neighbors(self) -> int | None:
-        return self.config.max_neighbors
-
-    @property
-    def width(self) -> int:
-        return self.config.d_model
-
-    @property
-    def base_width(self) -> int:
-        """``w_base = 160``: the ladder's ≈1M-parameter entry (971 044 parameters)."""
-        return _D_BASE
 
     # --- forward ------------------------------------------------------------------------------------------------
     @staticmethod
