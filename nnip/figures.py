@@ -374,13 +374,7 @@ def plot_sum_power_law_panels(fit: Any, data: pd.DataFrame | None, ax_d: Any, ax
             ax_n.plot(n_grid, law.A * n_grid ** (-law.alpha), "k--", lw=1,
                       label=rf"$A\,N^{{-\alpha}}$, α = {law.alpha:.3f}")
     for ax, xl in ((ax_d, "training atoms D"), (ax_n, "parameters N")):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel(xl)
-        ax.set_ylabel("validation loss (eq. 1, normalised)")
-        tidy_log_axes(ax)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="xx-small")
+        _style_loss_axes(ax, xl, legend_size="xx-small")
         if note:
             ax.text(0.03, 0.03, note, transform=ax.transAxes, fontsize="x-small", color="C3")
     if title:
@@ -537,13 +531,7 @@ def plot_exponent_shift(fits: Mapping[str, Any], ax_d: Any = None, ax_n: Any = N
         ax_n.plot(n, law.A * n ** (-law.alpha), "--", color=color, lw=1,
                   label=rf"$A N^{{-\alpha}}$: α = {law.alpha:.3f}")
     for ax, xl in ((ax_d, "training atoms D"), (ax_n, "parameters N")):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel(xl)
-        ax.set_ylabel("validation loss (eq. 1, normalised)")
-        tidy_log_axes(ax)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="x-small")
+        _style_loss_axes(ax, xl, legend_size="x-small")
     return ax_d.figure
 
 
@@ -605,3 +593,14 @@ def plot_loss_vs(data: pd.DataFrame, x: str, xlabel: str, y: str = "val_loss", b
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="x-small")
     return fig
+
+
+def _style_loss_axes(ax: Any, xlabel: str, legend_size: str = "x-small") -> None:
+    """Log-log axes of a loss panel (Fig. 5, 7): labels with units, tidy ticks, a legend if anything is labelled."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("validation loss (eq. 1, normalised)")
+    tidy_log_axes(ax)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=legend_size)

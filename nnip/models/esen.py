@@ -54,6 +54,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from nnip.models._base import GraphModel
 from nnip.data.batch import Batch
 from nnip.nn import GaussianBasis, PolynomialEnvelope, scatter_sum
 from nnip.nn import so3
@@ -225,7 +226,7 @@ class _StressHead(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------
 # model
 # ---------------------------------------------------------------------------------------------------------------
-class ESEN(nn.Module):
+class ESEN(GraphModel):
     """eSEN with direct energy/force(/stress) heads; see the module docstring for the update rule (eq. 13–22)."""
 
     Config = Config
@@ -272,15 +273,7 @@ class ESEN(nn.Module):
         self.force_head = so3.SO3Linear(C, 1, l_max=1)  # fairchem's layout: only its l = 1 output is used
         self.stress_head = _StressHead(C) if cfg.stress else None
 
-    # --- contract properties ------------------------------------------------------------------------------------
-    @property
-    def cutoff(self) -> float:
-        return self.config.cutoff
-
-    @property
-    def max_neighbors(self) -> int | None:
-        return self.config.max_neighbors
-
+    # --- contract properties (cutoff, max_neighbors from GraphModel) ---------------------------------------------
     @property
     def width(self) -> int:
         """Embedding width ``w = (l_max+1)² C`` (Table 5 caption), the width μP transfers the lr with."""
