@@ -69,6 +69,8 @@ class DatasetSpec:
     labels: tuple[str, ...]
     description: str
     key_value_keys: tuple[str, ...] = ()
+    #: ``atoms.info`` key whose structures must stay on one side of a split (``None``: split per structure)
+    group_key: str | None = None
 
     def generator(self) -> ModuleType:
         return importlib.import_module(self.module)
@@ -89,6 +91,7 @@ DATASETS: Mapping[str, DatasetSpec] = MappingProxyType(
             description="OMol25-like neutral closed-shell organic molecules (H C N O F S Cl, 2-12 heavy atoms), "
             "RDKit ETKDG + MMFF conformers perturbed thermally, GFN2-xTB labels via tblite",
             key_value_keys=("smiles", "conformer"),
+            group_key="mol_index",  # 4 conformers per molecule: a molecule is held out whole
         ),
         "emt-alloys": DatasetSpec(
             name="emt-alloys",

@@ -15,7 +15,13 @@ Pipeline (every step seeded, so the output depends only on ``seed`` — never on
    Cartesian coordinate displaced by N(0, σ²) with σ ~ U(0.025, 0.07) Å per conformer (RMS displacement per
    atom 0.04–0.12 Å; mean |F_i| ≈ 1.4 eV/Å, about 1.6× the rMD17 ethanol set); a copy with any interatomic
    distance below 0.7 Å is drawn again.
-4. **Labels** (:func:`xtb_singlepoint`): GFN2-xTB (Bannwarth, Ehlert & Grimme 2019) via ``tblite``, charge 0,
+4. **Random frame** (:func:`random_frame`): every conformer is rotated by its own Haar-random rotation and
+   translated by t ~ N(0, (``TRANSLATION_SIGMA`` Å)²) per coordinate (|t| ≈ 6 Å typical), from a generator seeded
+   by (seed, molecule, conformer draw). RDKit returns molecules centred and aligned with their principal axes; a
+   model that is not built invariant (the unconstrained MPNN, the transformer) would otherwise see one canonical
+   frame, and every rotation-based study (symmetry loss, augmentation, test-time averaging, translation, §5)
+   would measure that artefact. The labels are computed in the final frame.
+5. **Labels** (:func:`xtb_singlepoint`): GFN2-xTB (Bannwarth, Ehlert & Grimme 2019) via ``tblite``, charge 0,
    closed shell (``uhf=0``), electronic temperature 300 K (tblite's default): energy in eV, forces = −∇E in
    eV/Å. A structure on which tblite raises (e.g. SCF not converged) or returns a non-finite value is
    reported in :attr:`Built.failures` (logged by the driver) and replaced by another draw — never kept.
@@ -51,10 +57,11 @@ __all__ = [
     "embed",
     "xtb_singlepoint",
     "build",
+    "random_frame",
 ]
 
 #: Generator version, part of the cache file name.
-VERSION = 1
+VERSION = 2  # 2: every conformer in a random frame (Haar rotation + translation), labels computed there
 #: Elements that may occur.
 ELEMENTS = ("H", "C", "N", "O", "F", "S", "Cl")
 MIN_HEAVY, MAX_HEAVY = 2, 12
@@ -66,6 +73,8 @@ SIGMA_RANGE = (0.025, 0.07)
 MIN_DISTANCE = 0.7
 #: Draws allowed per molecule (conformers kept + rejected) before the molecule is given up.
 MAX_DRAWS_PER_CONFORMER = 3
+#: Standard deviation (Å) of each Cartesian component of the random translation of a conformer.
+TRANSLATION_SIGMA = 4.0
 
 # --- graph assembly -------------------------------------------------------------------------------------------
 
@@ -378,6 +387,26 @@ class Built:
     failures: list[str] = field(default_factory=list)
 
 
+def random_frame(positions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``positions`` (n, 3) rotated by a Haar-random rotation about their centroid, then moved to a random place.
+
+    The rotation is uniform on SO(3) (a uniformly random unit quaternion: four normal draws, normalised); the
+    centroid lands at t ~ N(0, TRANSLATION_SIGMA² I). Positions in Å.
+    """
+    q = rng.normal(size=4)
+    w, x, y, z = q / np.linalg.norm(q)
+    rot = np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+    centroid = positions.mean(axis=0)
+    t = rng.normal(0.0, TRANSLATION_SIGMA, size=3)
+    return (positions - centroid) @ rot.T + t
+
+
 def build(task: MoleculeTask) -> Built:
     """Embed one molecule and label ``task.n_conformers`` perturbed conformers with GFN2-xTB.
 
@@ -387,6 +416,7 @@ def build(task: MoleculeTask) -> Built:
     """
     out = Built()
     rng = np.random.default_rng([task.seed, task.index, 0x636F6E66])
+    frames = np.random.default_rng([task.seed, task.index, 0x66726D])  # own stream: conformer draws unchanged
     try:
         numbers, positions = embed(task.smiles, int(rng.integers(2**31 - 1)))
     except EmbeddingError as err:
@@ -397,6 +427,7 @@ def build(task: MoleculeTask) -> Built:
             break
         sigma = float(rng.uniform(*SIGMA_RANGE))
         x = positions + rng.normal(0.0, sigma, size=positions.shape)
+        x = random_frame(x, frames)  # drawn for every draw, kept or not: the frame of draw k is fixed by k
         if _min_distance(x) < MIN_DISTANCE:
             continue
         try:

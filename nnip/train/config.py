@@ -26,6 +26,8 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from nnip.data.registry import DATASETS
+
 __all__ = [
     "TrainConfig",
     "ModelSpec",
@@ -73,6 +75,10 @@ class DataSpec:
     Exactly one of ``source`` (a file/dir/glob read by :func:`nnip.data.read`) and ``name`` (an embedded dataset
     made by ``nnip.data.registry.ensure_dataset(name, n=n or size=size, seed=seed)``) is given. The validation set
     is ``val_source`` if given, else a seeded hold-out of ``val_fraction`` or ``n_val`` structures.
+
+    ``group_by`` names the ``atoms.info`` key whose groups are held out whole (:func:`nnip.data.splits.split`):
+    ``"auto"`` (default) is the embedded dataset's own key (``mol_index`` for ``xtb-mols``: no molecule has
+    conformers on both sides) and no grouping for user files; ``None`` splits per structure.
     """
 
     source: str | None = None
@@ -85,10 +91,18 @@ class DataSpec:
     val_fraction: float | None = 0.1
     n_val: int | None = None
     split_seed: int = 0
+    group_by: str | None = "auto"
     fraction: float = 1.0
     #: energy references / σ are fitted on the first this-many structures of the *full* training split (so every
     #: data fraction shares one normalisation and losses are comparable across r); ``None``: all of them
     reference_structures: int | None = 10000
+
+    @property
+    def group_key(self) -> str | None:
+        """``group_by`` with ``"auto"`` resolved: the embedded dataset's group key, else no grouping."""
+        if self.group_by != "auto":
+            return self.group_by
+        return _embedded(self.name).group_key if self.name is not None and self.val_source is None else None
 
 
 @dataclass(frozen=True)
@@ -299,7 +313,9 @@ class TrainConfig:
         if data.n_val is not None and data.val_fraction is not None:
             data = dataclasses.replace(data, val_fraction=None)
         if data.val_source is not None:
-            data = dataclasses.replace(data, val_fraction=None, n_val=None)
+            data = dataclasses.replace(data, val_fraction=None, n_val=None, group_by=None)
+        if data.group_by == "auto":
+            data = dataclasses.replace(data, group_by=data.group_key)
         train = self.train
         if train.regime == "stream" and train.max_epochs != 1:
             train = dataclasses.replace(train, max_epochs=1)
@@ -311,6 +327,8 @@ class TrainConfig:
         for k in _NOT_HASHED:
             d.pop(k, None)
         d["trainer_version"] = TRAINER_VERSION
+        if self.data.name is not None:  # a regenerated embedded dataset is a different experiment
+            d["data"]["dataset_version"] = _embedded(self.data.name).version
         return d
 
     def run_id(self) -> str:
@@ -459,6 +477,13 @@ def _plain(x):
     if isinstance(x, (list, tuple)):
         return [_plain(v) for v in x]
     return x
+
+
+def _embedded(name: str):
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ConfigError(f"data.name: unknown embedded dataset {name!r}; known: {sorted(DATASETS)}") from None
 
 
 def _flatten(d: Mapping, prefix: str = "") -> dict:
