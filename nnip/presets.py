@@ -3,8 +3,11 @@
 This is the only place where scales live; notebooks and sweeps take a preset name and read everything from here.
 
 - ``tiny`` — every notebook in ≤ 60 s on 2 cores: a few dozen molecules, a few steps. Proves wiring, not science.
-- ``cpu`` — real curves on the embedded datasets at CPU scale; all runs of the book together ≤ 8 CPU-hours on a
-  2-core machine; ladders cut to the widths that fit.
+- ``cpu`` — the shipped book: real curves on 100,000 ``xtb-mols`` structures (random frames, splits grouped by
+  molecule, ≥ 1,000 validation structures), one streaming epoch; every main architecture on 6–8 rungs spanning
+  ≥ 1.5 decades of N; μP base width at a CPU rung with η* (and warmup) chosen by the measured sweep of
+  :mod:`nnip.paper.tuning`; 48 log-spaced evaluations per run. All runs of the book ≤ 12 CPU-hours on a 2-core
+  machine (measured per figure in the book's reproduction page). Why each number: ``book/reproduce.md``.
 - ``paper`` — Tables 3–6 ladders, the paper's batch sizes (64; 128 for EGNN, App. D), lr 1e-3 at the ≈1M base
   width with μP transfer (§3.3), single epoch over OMol25's neutral split; the data path comes from the
   ``NNIP_OMOL25`` environment variable (a directory of ``.aselmdb`` files) — nnip never downloads it.
@@ -15,7 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-__all__ = ["Preset", "PRESETS", "get"]
+__all__ = ["Preset", "ArchScale", "Tuning", "PRESETS", "get"]
 
 
 @dataclass(frozen=True)
@@ -24,8 +27,14 @@ class ArchScale:
 
     widths: tuple  # ladder entries used, as hyper-parameter dicts (subset of ladder(name)) or overrides
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 1e-3  # η* at the μP base width (§3.3)
     extra: dict = field(default_factory=dict)  # fixed hyper-parameters (e.g. smaller depth on CPU)
+    #: μP base width w_base (η(w) = η*·w_base/w); None: the model's own (the paper's ≈1M-parameter width)
+    base_width: int | None = None
+    #: linear learning-rate warmup of the schedule-free optimiser, in steps
+    warmup_steps: int = 0
+    #: the ladder entry (index into ``widths``) at the base width: where η* is tuned (None: no such rung)
+    base_rung: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,19 @@ class Preset:
     #: torch threads per run (``runtime.threads``; not part of the run id). Small models on a 2-core machine run
     #: 10-30x faster on one thread than on two when anything else is running; None leaves torch's default
     threads: int | None = 1
+    #: the η* sweep at the base rungs (None: η* is taken from the paper, as at ``paper`` scale)
+    tuning: Tuning | None = None
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The measured η* sweep (:mod:`nnip.paper.tuning`): each main architecture at its base rung streams ``fraction``
+    of the training data for every learning rate × warmup (steps) of the grid."""
+
+    fraction: float
+    lrs: tuple
+    warmups: tuple
+    log_points: int = 20
 
 
 def _scale(widths, **kw):
@@ -83,13 +105,19 @@ _TINY_ARCHS = {
 }
 
 # CPU scale: the paper's depths where affordable (MPNN 5); equivariant models shallower than the paper's 12 layers
-# (see book/limitations.md); widths span about one and a half decades of N per architecture.
+# (see book/limitations.md). Main architectures: 6-8 rungs spanning >= 1.5 decades of N (MPNN 6.3k-481k, MC-EGNN
+# 7.5k-359k, GemNet-OC 14.5k-1.06M, eSEN at the paper's l_max = 4, 14.7k-521k); the base rung (geometric middle of
+# the ladder in N) is the mu-P base width where eta* was tuned (nnip.paper.tuning; the sweep is in the book).
 _CPU_ARCHS = {
-    "mpnn": _scale([{"hidden_dim": w} for w in (16, 32, 64, 128)], batch_size=16, extra={"num_layers": 5}),
-    "egnn": _scale([{"hidden_dim": w} for w in (16, 32, 64)], batch_size=32, extra={"num_layers": 4}),
-    "gemnet_oc": _scale([{"hidden_dim": w} for w in (16, 32, 64)], batch_size=16, extra={**_GEMNET_SMALL, "num_layers": 2}),
-    "esen": _scale([{"sphere_channels": c} for c in (2, 4, 8)], batch_size=16,
-                   extra={"num_layers": 3, "l_max": 2, "m_max": 2, "hidden_channels": 16, "num_radial": 32}),
+    "mpnn": _scale([{"hidden_dim": w} for w in (16, 24, 32, 48, 64, 96, 128, 192)], batch_size=16,
+                   extra={"num_layers": 5}, base_width=64, base_rung=4),
+    "egnn": _scale([{"hidden_dim": w} for w in (8, 12, 16, 24, 32, 48, 64, 96)], batch_size=32,
+                   extra={"num_layers": 4}, base_width=32, base_rung=4),
+    "gemnet_oc": _scale([{"hidden_dim": w} for w in (8, 12, 16, 24, 32, 48, 64, 96)], batch_size=16,
+                        extra={**_GEMNET_SMALL, "num_layers": 2}, base_width=32, base_rung=4),
+    "esen": _scale([{"sphere_channels": c} for c in (1, 2, 4, 8, 16, 32)], batch_size=16,
+                   extra={"num_layers": 3, "l_max": 4, "m_max": 2, "hidden_channels": 16, "num_radial": 32},
+                   base_width=100, base_rung=2),  # width = (l_max + 1)^2 C: C = 4
     "equiformer_v2": _scale([{"sphere_channels": c} for c in (4, 8, 16)], batch_size=16,
                             extra={"num_layers": 2, "l_max": 2, "m_max": 2, "num_heads": 2, "attn_hidden_channels": 8,
                                    "attn_alpha_channels": 4, "attn_value_channels": 4, "ffn_hidden_channels": 16,
@@ -109,18 +137,21 @@ PRESETS: dict[str, Preset] = {
         max_train=48,
         n_evals=4,
         epochs=2,
+        tuning=Tuning(fraction=0.5, lrs=(1e-3, 3e-3), warmups=(0, 2), log_points=4),
     ),
     "cpu": Preset(
         name="cpu",
-        datasets={"xtb-mols": {"n": 20000, "seed": 0}, "emt-alloys": {"n": 4000, "seed": 0}},
+        datasets={"xtb-mols": {"n": 100000, "seed": 0}, "emt-alloys": {"n": 4000, "seed": 0}},
         molecules="xtb-mols",
         materials="emt-alloys",
-        n_val=500,
+        n_val=1000,
         fractions=tuple(round(0.1 * k, 1) for k in range(1, 11)),
         archs=_CPU_ARCHS,
         max_train=None,
-        n_evals=30,
+        n_evals=48,  # >= 41 distinct log-spaced steps for runs of >= 1,500 steps
         epochs=8,
+        # 20 % of the stream (~1,240 steps at batch 16): long enough that the lr ranking is not a warm-up effect
+        tuning=Tuning(fraction=0.2, lrs=(3e-4, 1e-3, 3e-3, 1e-2), warmups=(0, 200)),
     ),
     "paper": Preset(
         name="paper",

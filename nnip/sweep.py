@@ -22,7 +22,8 @@ scale (ladder widths, batch size, lr, dataset and its size, validation size, eva
 ``dataset: materials`` also selects the materials loss recipe (2.5·E + 20·F + 5·stress) and builds models that have a
 ``stress`` hyper-parameter with ``stress=True`` (unless given).
 
-Precedence (later wins): TrainConfig defaults < preset (dataset, n_val, batch size, lr, μP on, eval points,
+Precedence (later wins): TrainConfig defaults < preset (dataset, n_val, batch size, lr, μP on with the preset's
+base width, warmup, eval points,
 device, AMP, seed) < ``base`` < per-model fields < ``grid``. Runs already finished in the store are skipped
 (cache hits); a failing run is recorded (``status = failed`` with its reason) and the sweep goes on.
 
@@ -170,12 +171,14 @@ def _model_entries(spec: SweepSpec, preset: dict) -> list[tuple[str, dict, dict]
                               "use a 'models' entry with explicit hparams")
         scale = archs[arch]
         extra = dict(scale.get("extra") or {})
-        over = {"train.batch_size": scale.get("batch_size"), "optim.lr": scale.get("lr")}
+        over = {"train.batch_size": scale.get("batch_size"), "optim.lr": scale.get("lr"),
+                "optim.base_width": scale.get("base_width"), "optim.warmup_steps": scale.get("warmup_steps") or None}
         for h in scale.get("widths") or ():
             out.append((arch, {**extra, **dict(h)}, {k: v for k, v in over.items() if v is not None}))
     for m in spec.models:
         scale = archs.get(m["name"], {})
-        over = {"train.batch_size": m.get("batch_size", scale.get("batch_size")), "optim.lr": m.get("lr", scale.get("lr"))}
+        over = {"train.batch_size": m.get("batch_size", scale.get("batch_size")), "optim.lr": m.get("lr", scale.get("lr")),
+                "optim.base_width": scale.get("base_width"), "optim.warmup_steps": scale.get("warmup_steps") or None}
         hps = m.get("hparams")
         if hps is None:
             hps = list(scale.get("widths") or [{}])

@@ -36,7 +36,8 @@ def synthetic_curves(archs=ARCHS, n_runs=5, pts=12, noise=0.003, seed=0, extra=N
                 L = A * N**-alpha + B * D**-beta
                 flops = 3 * kappa * N * D
                 rows.append({"run_id": f"{arch}-{i}", "arch": arch, "params": N, "step": j + 1, "atoms_seen": D,
-                             "flops": flops, "wall_s": 1.0 + flops / 1e12, "status": "done",
+                             "flops": flops, "wall_s": 1.0 + flops / 1e12, "wall_s_train": 0.5 + flops / 1e12,
+                             "status": "done",
                              "val_loss": L * math.exp(noise * rng.standard_normal()), **(extra or {})})
     return pd.DataFrame(rows)
 
@@ -91,15 +92,19 @@ def test_prepare_drops_first_steps_untrained_rows_and_adds_units(curves):
     # drop_first = 5% of steps 1..12: step 1 (< 1 + 0.05·11) goes, step 2 stays
     assert pts.groupby("run_id")["step"].min().eq(2).all()
     assert np.allclose(pts["C_pflops"], pts["flops"] / 1e15)
-    assert np.allclose(pts["H_hours"], pts["wall_s"] / 3600)
+    assert np.allclose(pts["H_hours"], pts["wall_s_train"] / 3600)  # training time only
+    # the compute model of eq. (3): 3κ̂ND with κ̂ fitted on the same runs (exact here: C = 3κND by construction)
+    assert np.allclose(pts["C3kND_pflops"], pts["C_pflops"], rtol=1e-9)
 
 
 def test_prepare_wall_factor_and_ema(curves):
     """Footnote 8 (EGNN time ×2 at cpu scale) and footnote 5 (GemNet-OC EMA 0.9 at paper scale)."""
     egnn = main.prepare(curves, "cpu", "egnn")
-    assert np.allclose(egnn["H_hours"], egnn["wall_s"] / 3600 * 2.0)
+    assert np.allclose(egnn["H_hours"], egnn["wall_s_train"] / 3600 * 2.0)
     mpnn = main.prepare(curves, "cpu", "mpnn")
-    assert np.allclose(mpnn["H_hours"], mpnn["wall_s"] / 3600)
+    assert np.allclose(mpnn["H_hours"], mpnn["wall_s_train"] / 3600)
+    older = main.prepare(curves.drop(columns="wall_s_train"), "cpu", "mpnn")  # a store without the column
+    assert np.allclose(older["H_hours"], older["wall_s"] / 3600)
     gem = main.prepare(curves, "paper", "gemnet_oc")
     assert "val_loss_raw" in gem and not np.allclose(gem["val_loss"], gem["val_loss_raw"])
 
@@ -206,10 +211,14 @@ def test_fig4_lmax():
 def test_table1_both_methods_and_paper_intervals(curves):
     _, table = main.table1(curves, preset="tiny")
     mpnn = table[table["architecture"] == main.ARCH_LABELS["mpnn"]]
-    assert list(mpnn["quantity"]) == ["F_c, frontier eq. (4)", "F_c, sum-power-law eq. (7)",
-                                      "γ_c, frontier eq. (4)", "γ_c, sum-power-law eq. (7)"]
-    assert list(mpnn["paper"]) == ["0.928", "0.934", "0.142", "0.146"]
+    assert list(mpnn["quantity"]) == [
+        "F_c, frontier eq. (4) on measured C", "F_c, frontier eq. (4) on 3κ̂ND", "F_c, sum-power-law eq. (7)",
+        "γ_c, frontier eq. (4) on measured C", "γ_c, frontier eq. (4) on 3κ̂ND", "γ_c, sum-power-law eq. (7)"]
+    assert list(mpnn["paper"]) == ["0.928", "0.928", "0.934", "0.142", "0.142", "0.146"]
     assert mpnn["paper 95% CI"].iloc[0] == "[0.925–0.93]"
+    # synthetic C = 3κND exactly: both frontiers give the same exponent
+    gam = mpnn.loc[mpnn["quantity"].str.startswith("γ_c, frontier"), "ours"].str.split(" ").str[0].astype(float)
+    assert gam.iloc[0] == pytest.approx(gam.iloc[1], rel=1e-6)
 
 
 # --- degenerate (tiny-scale) studies -----------------------------------------------------------------------
