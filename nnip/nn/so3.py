@@ -41,6 +41,7 @@ from typing import Sequence
 import torch
 from e3nn import o3
 from torch import nn
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 __all__ = [
     # layout
@@ -67,6 +68,8 @@ __all__ = [
     "GridMLP",
     "EquivariantRMSNorm",
     "EquivariantLayerNorm",
+    # the plain code the fast paths are tested against
+    "reference_implementation",
 ]
 
 
@@ -117,6 +120,30 @@ def m_truncation(l_max: int, m_max: int) -> torch.Tensor:
 def _check_lm(l_max: int, m_max: int) -> None:
     if l_max < 0 or not 0 <= m_max <= l_max:
         raise ValueError(f"need 0 <= m_max <= l_max, got l_max={l_max}, m_max={m_max}")
+
+
+_FORCE_REFERENCE = False
+
+
+@contextlib.contextmanager
+def reference_implementation():
+    """Run the plain reference code of :class:`SO2Linear` and the S² activations inside the block (tests).
+
+    The fast paths (one ``split`` instead of slices; the chunked, recomputing S² activation) compute the same
+    function to round-off; the reference is also what runs under autocast and under a Python dispatch mode —
+    :func:`nnip.train.flops.count_flops` counts the model's arithmetic as written plainly, so a step's measured
+    FLOPs do not depend on the fast paths (no backward recomputation, no changed autograd accumulations).
+    """
+    global _FORCE_REFERENCE
+    previous, _FORCE_REFERENCE = _FORCE_REFERENCE, True
+    try:
+        yield
+    finally:
+        _FORCE_REFERENCE = previous
+
+
+def _use_reference(x: torch.Tensor) -> bool:
+    return _FORCE_REFERENCE or torch.is_autocast_enabled(x.device.type) or _get_current_dispatch_mode() is not None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -255,6 +282,35 @@ class SO2Linear(nn.Module):
         self.radial_dim = sum(self.sizes) * in_channels
 
     def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None):
+        if _use_reference(x):
+            return self._forward_reference(x, scale)
+        n = x.shape[0]
+        c_in, c_out, sizes = self.in_channels, self.out_channels, self.sizes
+        # one split each (views; a single cat in backward) instead of a slice per order: the backward of every
+        # slice zero-fills and accumulates a gradient of the whole input
+        rows = x.split([sizes[0], *(2 * n_m for n_m in sizes[1:])], dim=1)
+        scales = scale.split([n_m * c_in for n_m in sizes], dim=1) if scale is not None else (None,) * len(sizes)
+        x0 = rows[0].reshape(n, sizes[0] * c_in)
+        if scales[0] is not None:
+            x0 = x0 * scales[0]
+        y0 = self.fc_m0(x0)
+        extra = None
+        if self.extra_m0_channels:
+            extra, y0 = y0.split([self.extra_m0_channels, sizes[0] * c_out], dim=1)
+        out = [y0.reshape(n, sizes[0], c_out)]
+        for xm, s_m, n_m, fc in zip(rows[1:], scales[1:], sizes[1:], self.fc_m):
+            if s_m is not None:
+                xm = xm.reshape(n, 2, n_m * c_in) * s_m.unsqueeze(1)
+            xm = xm.reshape(n, 2 * n_m * c_in)  # [x_{+m} | x_{-m}]
+            # [y_{+m} | y_{-m}] = [x_{+m} | x_{-m}] [[W_r, W_i], [-W_i, W_r]]^T: one product, no sub/add/cat
+            w_r, w_i = fc.weight.split(n_m * c_out, dim=0)
+            w = torch.cat([torch.cat([w_r, -w_i], dim=1), torch.cat([w_i, w_r], dim=1)], dim=0)
+            out.append((xm @ w.T).reshape(n, 2 * n_m, c_out))
+        y = torch.cat(out, dim=1)
+        return (y, extra) if self.extra_m0_channels else y
+
+    def _forward_reference(self, x: torch.Tensor, scale: torch.Tensor | None = None):
+        """The plain implementation (slices, one product per ``±m`` pair): the function :meth:`forward` computes."""
         n = x.shape[0]
         c_in, c_out = self.in_channels, self.out_channels
         n0 = self.sizes[0]
@@ -442,15 +498,85 @@ class S2Grid(nn.Module):
         return f"l_max={self.l_max}, m_max={self.m_max}, resolution={self.resolution}"
 
 
+_CHUNK_GRID_VALUES = 1 << 19  # grid values (rows × points × channels) per chunk: 2 MiB in float32, cache-sized
+
+
+class _ChunkedS2SiLU(torch.autograd.Function):
+    r"""``y = F silu(T x)`` per row ``x (K, C)`` of ``(n, K, C)``, in chunks of rows, with the grid recomputed in
+    backward; optionally row 0 of the output is ``silu(scalars)`` and ``F`` gives rows ``1 …`` only.
+
+    The plain composition materialises the ``(n, P, C)`` grid twice (SiLU input and output, both saved for
+    backward): memory-bound and, on the edges, most of a step's peak memory. Here each chunk's grid lives in cache
+    and only ``x`` is saved; backward is ``T^T (silu'(T x) ⊙ F^T ȳ)``. Same function and gradient as
+    ``to_grid → silu → from_grid`` (tests compare them in float64); once differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, x, to_mat, from_mat, scalars):
+        n, K, C = x.shape
+        K_out = from_mat.shape[0]
+        first = 0 if scalars is None else 1
+        out = x.new_empty(n, first + K_out, C)
+        if scalars is not None:
+            out[:, 0] = nn.functional.silu(scalars)
+        step = max(1, _CHUNK_GRID_VALUES // (to_mat.shape[0] * C))
+        for a in range(0, n, step):
+            xc = x[a : a + step]
+            b = xc.shape[0]
+            grid = torch.mm(to_mat, xc.transpose(0, 1).reshape(K, b * C))  # (P, b C)
+            nn.functional.silu(grid, inplace=True)
+            out[a : a + b, first:] = torch.mm(from_mat, grid).view(K_out, b, C).transpose(0, 1)
+        ctx.save_for_backward(x, to_mat, from_mat, scalars)
+        ctx.step, ctx.first = step, first
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        x, to_mat, from_mat, scalars = ctx.saved_tensors
+        step, first = ctx.step, ctx.first
+        n, K, C = x.shape
+        K_out = from_mat.shape[0]
+        grad_x = torch.empty_like(x) if ctx.needs_input_grad[0] else None
+        grad_s = None
+        if scalars is not None and ctx.needs_input_grad[3]:
+            grad_s = torch.ops.aten.silu_backward(grad_out[:, 0], scalars)
+        if grad_x is not None:
+            from_t, to_t = from_mat.t(), to_mat.t()
+            for a in range(0, n, step):
+                xc = x[a : a + step]
+                b = xc.shape[0]
+                grid = torch.mm(to_mat, xc.transpose(0, 1).reshape(K, b * C))  # recomputed (P, b C)
+                gc = grad_out[a : a + b, first:].transpose(0, 1).reshape(K_out, b * C)
+                grad_grid = torch.ops.aten.silu_backward(torch.mm(from_t, gc), grid)
+                grad_x[a : a + b] = torch.mm(to_t, grad_grid).view(K, b, C).transpose(0, 1)
+        return grad_x, None, None, grad_s
+
+
+def _s2_silu(grid: S2Grid, x: torch.Tensor, scalars: torch.Tensor | None = None) -> torch.Tensor:
+    """``from_grid(silu(to_grid(x)))`` (with ``scalars``: row 0 replaced by ``silu(scalars)``), ``(n, K, C)``."""
+    if _use_reference(x):
+        y = grid.from_grid(nn.functional.silu(grid.to_grid(x)))
+        return y if scalars is None else torch.cat([nn.functional.silu(scalars).unsqueeze(1), y[:, 1:]], dim=1)
+    from_mat = grid.from_mat if scalars is None else grid.from_mat[1:]
+    x = x.contiguous()
+    scalars = None if scalars is None else scalars.to(x.dtype)
+    return _ChunkedS2SiLU.apply(x, grid.to_mat.to(x.dtype), from_mat.to(x.dtype).contiguous(), scalars)
+
+
 class S2Activation(nn.Module):
-    """SiLU pointwise on an :class:`S2Grid`: ``x -> from_grid(silu(to_grid(x)))``, ``(n, K, C) -> (n, K, C)``."""
+    """SiLU pointwise on an :class:`S2Grid`: ``x -> from_grid(silu(to_grid(x)))``, ``(n, K, C) -> (n, K, C)``.
+
+    Evaluated in cache-sized chunks of rows with the grid recomputed in backward (:class:`_ChunkedS2SiLU`): same
+    function and gradient, no ``(n, P, C)`` grid in memory.
+    """
 
     def __init__(self, l_max: int, m_max: int | None = None, resolution=None, order: torch.Tensor | None = None):
         super().__init__()
         self.grid = S2Grid(l_max, m_max, resolution, order)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.grid.from_grid(nn.functional.silu(self.grid.to_grid(x)))
+        return _s2_silu(self.grid, x)
 
 
 class SeparableS2Activation(nn.Module):
@@ -464,7 +590,7 @@ class SeparableS2Activation(nn.Module):
         self.s2 = S2Activation(l_max, m_max, resolution, order)
 
     def forward(self, scalars: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([nn.functional.silu(scalars).unsqueeze(1), self.s2(x)[:, 1:]], dim=1)
+        return _s2_silu(self.s2.grid, x, scalars)
 
 
 class GridMLP(nn.Module):

@@ -211,3 +211,68 @@ def test_wigner_under_autocast_is_float32():
 def test_m_order_doc_example():
     assert so3.m_order(2, 1).tolist() == [0, 2, 6, 3, 7, 1, 5]
     assert math.isclose(float(so3.wigner_d_blocks(torch.eye(3, dtype=DT), 2).trace()), 9.0)
+
+
+# --- fast paths == reference (same function, same gradient) ---------------------------------------------------------
+@pytest.mark.parametrize("separable", [False, True])
+def test_chunked_s2_activation_equals_reference(separable, monkeypatch):
+    """The chunked S² SiLU (grid recomputed in backward) is the plain ``to_grid → silu → from_grid`` in value and
+    gradient, float64; a small chunk size exercises several chunks and a ragged last one."""
+    monkeypatch.setattr(so3, "_CHUNK_GRID_VALUES", 7 * 3 * 50)  # 7 rows per chunk at 3 channels, 50 points
+    order = so3.m_order(L_MAX, 2)
+    cls = so3.SeparableS2Activation if separable else so3.S2Activation
+    act = cls(L_MAX, 2, order=order)
+    x = torch.randn(23, len(order), 3, dtype=DT, requires_grad=True)
+    s = torch.randn(23, 3, dtype=DT, requires_grad=True)
+    inputs, f = ((s, x), act) if separable else ((x,), act)
+    y = f(*inputs)
+    w = torch.randn_like(y)
+    grads = torch.autograd.grad((y * w).sum(), inputs)
+    with so3.reference_implementation():
+        y_ref = f(*inputs)
+        grads_ref = torch.autograd.grad((y_ref * w).sum(), inputs)
+    assert torch.allclose(y, y_ref, rtol=0, atol=1e-14)
+    for g, g_ref in zip(grads, grads_ref):
+        assert torch.allclose(g, g_ref, rtol=0, atol=1e-13)
+    small = tuple(t[:9].detach().requires_grad_() for t in inputs)
+    assert torch.autograd.gradcheck(f, small)
+
+
+@pytest.mark.parametrize("extra", [0, 3])
+def test_so2_linear_fast_path_equals_reference(extra):
+    """``split`` + one product per ``±m`` pair computes the sliced reference: values and every gradient, float64."""
+    layer = so3.SO2Convolution(5, 4, L_MAX, 2, edge_dims=[6, 7], extra_m0_channels=extra).double()
+    x = torch.randn(13, 19, 5, dtype=DT, requires_grad=True)
+    e = torch.randn(13, 6, dtype=DT)
+    params = [x, *layer.parameters()]
+
+    def run():
+        out = layer(x, e)
+        out = out if extra else (out,)
+        ws = [torch.randn_like(o, generator=torch.Generator().manual_seed(k)) for k, o in enumerate(out)]
+        loss = sum((o * w).sum() for o, w in zip(out, ws))
+        return out, torch.autograd.grad(loss, params)
+
+    (out, grads), ref = run(), None
+    with so3.reference_implementation():
+        ref = run()
+    for a, b in zip((*out, *grads), (*ref[0], *ref[1])):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_reference_runs_under_autocast_and_dispatch_modes():
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Passthrough(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            return func(*args, **(kwargs or {}))
+
+    x = torch.randn(2, 3)
+    assert not so3._use_reference(x)
+    with torch.autocast("cpu", torch.bfloat16):
+        assert so3._use_reference(x)
+    with Passthrough():
+        assert so3._use_reference(x)
+    with so3.reference_implementation():
+        assert so3._use_reference(x)
+    assert not so3._use_reference(x)
