@@ -6,6 +6,11 @@ Each subcommand forwards its arguments to the module that owns it, so every comm
 - ``nnip train CONFIG.yaml --set key=value`` → :func:`nnip.train.train_cli`
 - ``nnip sweep SPEC --preset P --executor local|slurm`` → :func:`nnip.sweep.sweep_cli`
 - ``nnip plan --arch A --budget-pflops X [--store PATH | --paper]`` → :func:`nnip.scaling.plan_cli`
+
+Bad input (:class:`nnip.errors.UserError`: a missing or malformed file, an unknown key, a bad value, a store that
+cannot be written) prints one line on stderr naming the file / row / key / value and exits with code 2; any other
+exception is a bug and shows its traceback. ``--debug`` (anywhere on the line) shows the traceback for user
+errors too. Ctrl-C exits with code 130.
 """
 
 from __future__ import annotations
@@ -22,23 +27,45 @@ COMMANDS = {
 
 
 def _usage() -> str:
-    lines = ["usage: nnip COMMAND [ARGS...]", "", "commands:"]
+    lines = ["usage: nnip [--debug] COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name:<7} {help_}" for name, (_, _, help_) in COMMANDS.items()]
+    lines += ["", "--debug: show the Python traceback of an input error (bad file, key or value) too"]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
+    if argv and argv[0] == "--debug":  # ``nnip --debug COMMAND ...``
+        argv = [*argv[1:], "--debug"]
+    if not argv or argv[0] in ("-h", "--help", "--debug"):
         print(_usage())
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         print(f"nnip: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    debug = "--debug" in rest
+    rest = [a for a in rest if a != "--debug"]
     module, func, _ = COMMANDS[name]
-    result = getattr(importlib.import_module(module), func)(rest)
+    from nnip.errors import UserError
+
+    try:
+        result = getattr(importlib.import_module(module), func)(rest)
+    except UserError as err:
+        if debug:
+            raise
+        print(f"nnip {name}: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"nnip {name}: interrupted", file=sys.stderr)
+        return 130
     return int(result or 0)
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 if __name__ == "__main__":

@@ -9,19 +9,24 @@ Layout (one directory per run, named by the run id — a short hash of the resol
                                          checkpoint's row count on resume)
                          summary.json   status running|done|failed, reason, N, FLOPs, hours, losses, tags
                          checkpoint.pt  model/optimiser/RNG/data position (git-ignored; weights_only=True)
-                         .lock          fcntl lock held by the process training the run
+                         .lock          fcntl lock held by the process training the run (removed when
+                                         it is released, also after Ctrl-C)
 
 Every JSON/checkpoint write goes to a temporary file in the same directory and is moved into place with
 ``os.replace`` (atomic on POSIX), so a reader never sees half a file and a ``kill -9`` never leaves one. Curve rows
 are appended with one ``write`` each; a reader drops a trailing partial line. Only the lock holder writes a run,
 so two processes sharing a store never interleave writes to the same run.
+
+A store that cannot be written (read-only or full file system, permissions) raises one
+:class:`~nnip.errors.StoreError` naming the file, and is left as it was: a failed JSON/checkpoint write removes its
+temporary file, a failed curve append is cut back to the last complete row, and a run directory created for a run
+that then wrote nothing is removed again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import io
 import json
 import math
@@ -32,7 +37,10 @@ from typing import Iterator
 
 import pandas as pd
 
-__all__ = ["RunStore", "RunLocked", "CURVE_COLUMNS"]
+from nnip._flock import exclusive_lock
+from nnip.errors import StoreError
+
+__all__ = ["RunStore", "RunLocked", "StoreError", "CURVE_COLUMNS"]
 
 #: columns every curve.csv starts with (models predicting stress add ``val_stress_mae``; TTA adds ``*_tta``)
 CURVE_COLUMNS = (
@@ -45,18 +53,44 @@ class RunLocked(RuntimeError):
     """Another process holds the run's lock."""
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _store_error(path: Path, err: OSError) -> StoreError:
+    why = err.strerror or str(err)
+    hint = {"ENOSPC": "free some space", "EDQUOT": "free some space", "EROFS": "use a writable --store",
+            "EACCES": "check the permissions or use another --store"}.get(_errno_name(err), "")
+    return StoreError(f"cannot write the run store at {path}: {why}" + (f" ({hint})" if hint else ""))
+
+
+def _errno_name(err: OSError) -> str:
+    import errno
+
+    return errno.errorcode.get(err.errno or 0, "")
+
+
+def _mkdir(d: Path) -> None:
     try:
+        d.mkdir(parents=True, exist_ok=True)
+    except StoreError:
+        raise
+    except OSError as err:
+        raise _store_error(d, err) from err
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    _mkdir(path.parent)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    except BaseException as err:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if isinstance(err, OSError) and not isinstance(err, StoreError):
+            raise _store_error(path, err) from err
         raise
 
 
@@ -117,18 +151,20 @@ class RunStore:
         """Exclusive ``fcntl.flock`` on ``<run>/.lock`` for the duration of the block (released when the process
         dies, even by ``kill -9``). ``blocking=False`` raises :class:`RunLocked` if another process holds it."""
         d = self.run_dir(run_id)
-        d.mkdir(parents=True, exist_ok=True)
-        fh = open(d / ".lock", "a+")
+        created = not d.exists()
         try:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-            except BlockingIOError as err:
-                raise RunLocked(f"run {run_id} is being trained by another process") from err
-            yield
+            with contextlib.ExitStack() as stack:
+                try:
+                    stack.enter_context(exclusive_lock(d / ".lock", blocking=blocking))
+                except BlockingIOError as err:
+                    raise RunLocked(f"run {run_id} is being trained by another process") from err
+                except OSError as err:  # read-only store, permissions
+                    raise _store_error(d, err) from err
+                yield
         finally:
-            with contextlib.suppress(OSError):
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-            fh.close()
+            if created:
+                with contextlib.suppress(OSError):
+                    d.rmdir()  # only if empty: a run that wrote nothing leaves the store as it was
 
     # --- JSON -------------------------------------------------------------------------------------------------
     def write_json(self, run_id: str, name: str, obj: dict) -> None:
@@ -166,10 +202,22 @@ class RunStore:
         """Append one row (one ``write`` of one complete line, flushed and fsynced)."""
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerow([_fmt(row.get(c)) for c in columns])
-        fd = os.open(self.curve_path(run_id), os.O_WRONLY | os.O_APPEND)
+        path = self.curve_path(run_id)
+        data = buf.getvalue().encode()
         try:
-            os.write(fd, buf.getvalue().encode())
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        except OSError as err:
+            raise _store_error(path, err) from err
+        size = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(28, "No space left on device (short write)")
             os.fsync(fd)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)  # no partial row left behind
+            raise _store_error(path, err) from err
         finally:
             os.close(fd)
 
@@ -237,6 +285,20 @@ class RunStore:
             first = [c for c in ("run_id", "arch", "status", "params", "flops", "hours", "best_val_loss") if c in df]
             df = df[first + [c for c in df.columns if c not in first]]
         return df
+
+    def left_out(self, run_ids: list[str] | None = None) -> dict[str, str]:
+        """The runs (of ``run_ids``, default all) that a fit over this store must leave out, with the reason:
+        failed (diverged, even at step 1, or crashed), not in the store, or without a single evaluation row."""
+        out = {}
+        for run_id in run_ids if run_ids is not None else self.run_ids():
+            s = self.read_summary(run_id)
+            if s is None:
+                out[run_id] = "not in the store (no summary.json)"
+            elif s.get("status") == "failed":
+                out[run_id] = f"failed: {s.get('reason') or 'no reason recorded'}"
+            elif self.curve_rows(run_id) == 0:
+                out[run_id] = f"no evaluations in curve.csv (status {s.get('status')})"
+        return out
 
     def curves(self, run_ids: list[str] | None = None, *, status: str | None = None) -> pd.DataFrame:
         """All curves stacked, each row joined with ``run_id``, ``arch``, ``params`` (N), ``status``, ``tags`` and the

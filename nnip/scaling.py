@@ -25,9 +25,11 @@ import ctypes
 import dataclasses
 import functools
 import math
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -872,17 +874,23 @@ def plan_from_curves(curves: pd.DataFrame, summaries: pd.DataFrame, arch: str, b
     each run's steps dropped, §3.2), κ from the same curves (eq. 3) unless given, then eq. (6)–(7) at the
     budget, with a run-level bootstrap 95% interval (``n_boot`` resamples, κ held fixed).
 
-    ``summaries`` (``run_id, arch, params[, status]``) decides which runs count: every run of ``arch`` whose
-    status is not ``failed``. Evaluations before any training (``atoms_seen`` or ``flops`` 0) and with a
-    non-finite ``val_loss`` are dropped; their count is returned as ``n_dropped``.
+    ``summaries`` (``run_id, arch, params[, status, reason]``) decides which runs count: every run of ``arch``
+    whose status is not ``failed``. Evaluations before any training (``atoms_seen`` or ``flops`` 0) and with a
+    non-finite ``val_loss`` are dropped; their count is returned as ``n_dropped``. The runs of ``arch`` left out
+    entirely (failed, e.g. diverged at step 1, or without a usable evaluation) are named with the reason in a
+    warning and in ``left_out`` (run id → reason).
     """
     _need_columns("summaries", summaries, ["run_id", "arch", "params"])
     _need_columns("curves", curves, ["run_id", "atoms_seen", "flops", "val_loss"])
     if not budget_pflops > 0:
         raise ValueError(f"budget_pflops: must be > 0, got {budget_pflops}")
     runs = summaries[summaries["arch"] == arch]
+    left_out: dict[str, str] = {}
     if "status" in runs.columns:
-        runs = runs[runs["status"].astype(str).str.lower() != "failed"]
+        failed = runs["status"].astype(str).str.lower() == "failed"
+        reasons = runs["reason"] if "reason" in runs.columns else pd.Series("", index=runs.index)
+        left_out.update({str(r): f"failed: {why}" for r, why in zip(runs.loc[failed, "run_id"], reasons[failed])})
+        runs = runs[~failed]
     if runs.empty:
         raise ValueError(f"arch: no runs of {arch!r} in the store; archs present: {sorted(summaries['arch'].unique())}")
     cols = [c for c in curves.columns if c not in ("params", "arch", "status")]  # summaries are the truth
@@ -890,6 +898,11 @@ def plan_from_curves(curves: pd.DataFrame, summaries: pd.DataFrame, arch: str, b
     n_all = len(df)
     vals = df[["atoms_seen", "flops", "val_loss"]].apply(pd.to_numeric, errors="coerce")
     df = df[(vals["atoms_seen"] > 0) & (vals["flops"] > 0) & np.isfinite(vals["val_loss"])]
+    for r in sorted(set(runs["run_id"]) - set(df["run_id"])):
+        left_out[str(r)] = "no evaluation after training with a finite val_loss"
+    if left_out:
+        warnings.warn(f"plan: left {len(left_out)} run(s) of {arch!r} out of the fit: "
+                      + "; ".join(f"{r}: {why}" for r, why in left_out.items()), stacklevel=2)
     if df.empty:
         raise ValueError(f"curves: no evaluations with atoms_seen > 0 and a finite val_loss for the runs of {arch!r}")
     df = _prepare_curves(df, "atoms_seen", "val_loss", drop_first, None, "run_id")
@@ -907,6 +920,7 @@ def plan_from_curves(curves: pd.DataFrame, summaries: pd.DataFrame, arch: str, b
     boot = bootstrap(fit_fn, df, n=n_boot, seed=seed, derived=at_budget)
     out = {"arch": arch, "budget_pflops": float(budget_pflops), "kappa": float(kappa),
            "n_runs": int(df["run_id"].nunique()), "n_points": len(df), "n_dropped": n_all - len(df),
+           "left_out": left_out,
            **at_budget(boot.estimate)}
     out["ci"] = {k: boot.ci(k) for k in ("N_opt", "D_opt", "loss", "a", "b", "F_c", "gamma_c")}
     out["fit"] = boot.estimate.params()
@@ -933,6 +947,8 @@ def plan(arch: str, budget_pflops: float, store: str | None = None, paper: bool 
                 "ci": None, "fit": paper_params(key)}
     from nnip.runs import RunStore  # lazy: runs.py pulls in the training stack
 
+    if not Path(store).is_dir():
+        raise ValueError(f"store: no run store at {store} (the directory does not exist)")
     rs = RunStore(store)
     out = plan_from_curves(rs.curves(), rs.summaries(), arch, budget_pflops, n_boot=n_boot, seed=seed)
     out["source"] = f"store {store}"
@@ -949,6 +965,8 @@ def _format_plan(p: Mapping[str, Any]) -> str:
         lo_hi = ci.get(key)
         band = f"[{lo_hi[0]:.4g}, {lo_hi[1]:.4g}]" if lo_hi else "-"
         lines.append(f"{label:<22}{p[key]:>12.4g}   {band}")
+    for run_id, why in (p.get("left_out") or {}).items():
+        lines.append(f"left out of the fit: run {run_id}: {why}")
     return "\n".join(lines)
 
 
@@ -966,7 +984,8 @@ def plan_cli(argv: list[str] | None = None) -> int:
     try:
         result = plan(args.arch, args.budget_pflops, store=args.store, paper=args.paper, n_boot=args.n_boot,
                       seed=args.seed)
-    except ValueError as err:  # bad arch, empty store, degenerate data: a usage error, not a traceback
-        ap.error(str(err))
+    except ValueError as err:  # bad arch, missing or empty store, degenerate data: one line, not a traceback
+        print(f"nnip plan: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
     print(_format_plan(result))
     return 0

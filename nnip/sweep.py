@@ -46,10 +46,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
-import yaml
 
 from nnip.runs import RunStore
-from nnip.train.config import ConfigError, TrainConfig, _undot
+from nnip.train.config import ConfigError, TrainConfig, _undot, read_config_file
 
 __all__ = ["SweepSpec", "expand", "run_sweep", "missing", "sweep_cli", "load_preset"]
 
@@ -101,7 +100,12 @@ class SweepSpec:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "SweepSpec":
-        return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
+        """Read a YAML spec; any :class:`ConfigError` names the file."""
+        d = read_config_file(path, "sweep spec")
+        try:
+            return cls.from_dict(d)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
 
 
 def load_preset(preset) -> dict:
@@ -466,13 +470,20 @@ def sweep_cli(argv=None) -> int:
     p.add_argument("--no-wait", action="store_true", help="slurm: return after submitting")
     p.add_argument("--dry-run", action="store_true", help="list the runs (id, finished?) and exit")
     args = p.parse_args(argv)
+    from nnip import presets
+
+    try:
+        presets.get(args.preset)
+    except ValueError as err:
+        raise ConfigError(f"--preset {args.preset!r}: {err}") from None
+    spec = SweepSpec.from_file(args.spec)  # a missing or malformed spec fails here, before anything is written
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     store = args.store or str(Path("results") / args.preset)
     if args.dry_run:
         from nnip.train.trainer import _is_final
 
         rs = RunStore(store)
-        for cfg in expand(args.spec, args.preset):
+        for cfg in expand(spec, args.preset):
             cfg = cfg.override(args.overrides) if args.overrides else cfg
             done = _is_final(rs.read_summary(cfg.run_id()))
             print(f"{cfg.run_id()}  {'done   ' if done else 'pending'}  {cfg.model.name} "
@@ -481,7 +492,7 @@ def sweep_cli(argv=None) -> int:
     slurm = {"partition": args.partition, "gpus": args.gpus, "cpus": args.cpus, "time": args.time,
              "mem_gb": args.mem_gb, "array_parallelism": args.array_parallelism, "cluster": args.cluster}
     slurm = {k: v for k, v in slurm.items() if v is not None}
-    df = run_sweep(args.spec, args.preset, store, executor=args.executor, workers=args.workers,
+    df = run_sweep(spec, args.preset, store, executor=args.executor, workers=args.workers,
                    overrides=args.overrides or None, slurm=slurm, wait=not args.no_wait)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(df[["run_id", "arch", "fraction", "status", "params", "best_val_loss", "reason"]].to_string(index=False))

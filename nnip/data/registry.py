@@ -261,19 +261,15 @@ def write_dataset(
 
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
-    """Exclusive advisory lock (POSIX ``flock``) so concurrent callers generate a file once; no-op elsewhere."""
+    """Exclusive advisory lock (POSIX ``flock``) so concurrent callers generate a file once; no-op elsewhere.
+    The lock file is removed on release (Ctrl-C included): no ``.genlock`` is left in the cache."""
     try:
-        import fcntl
-    except ImportError:  # pragma: no cover - non-POSIX: rely on the atomic rename alone
+        from nnip._flock import exclusive_lock
+    except ImportError:  # pragma: no cover - non-POSIX (no fcntl): rely on the atomic rename alone
         yield
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with exclusive_lock(path):
+        yield
 
 
 def ensure_dataset(
@@ -303,30 +299,14 @@ def ensure_dataset(
 
 
 def _iter_labelled(source: str | os.PathLike | Iterable) -> Iterator[tuple[np.ndarray, bool, dict, dict]]:
-    """(numbers, periodic, results, data) per structure of an ``.aselmdb``/ASE file or an iterable of Atoms."""
+    """(numbers, periodic, results, data) per structure of a data file or an iterable of Atoms.
+
+    A file is read with :func:`nnip.data.read` (every structure validated; labels optional), so a bad file is the
+    same :class:`~nnip.data.DataError` naming the file and row as in training, never a statistic of bad data."""
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if path.suffix == ".aselmdb":
-            from ase_db_backends.aselmdb import LMDBDatabase
+        from nnip.data.readers import read
 
-            db = LMDBDatabase(path, readonly=True, use_lock_file=False)
-            try:
-                for row in db.select():
-                    results = {k: row.get(k) for k in ("energy", "forces", "stress") if row.get(k) is not None}
-                    yield np.asarray(row.numbers), bool(np.any(row.pbc)), results, dict(row.data or {})
-            finally:
-                db.close()
-            return
-        if path.suffix == ".db":
-            from ase.db import connect
-
-            for row in connect(path).select():
-                results = {k: row.get(k) for k in ("energy", "forces", "stress") if row.get(k) is not None}
-                yield np.asarray(row.numbers), bool(np.any(row.pbc)), results, dict(row.data or {})
-            return
-        from ase.io import iread
-
-        source = iread(str(path), index=":")
+        source = read(source, require_energy=False)
     for atoms in source:
         results = dict(atoms.calc.results) if atoms.calc is not None else {}
         for key in ("energy", "forces", "stress"):
@@ -353,7 +333,8 @@ def dataset_stats(path_or_atoms: str | os.PathLike | Iterable) -> dict:
     ({min, mean, max}), ``periodic`` (count), and for each label present: ``energy`` and ``energy_per_atom``
     (eV; mean/std/min/max), ``forces`` (eV/Å: ``mean_abs`` component, ``rms``, ``max_abs``, ``mean_norm``),
     ``stress`` (eV/Å³ over the 6 Voigt components: mean/std/min/max, ``max_abs``), plus ``distinct_smiles``
-    and ``charge``/``spin`` value counts when the rows carry them. Imports only numpy/ase (fast to import).
+    and ``charge``/``spin`` value counts when the rows carry them. A file is read and validated by
+    :func:`nnip.data.read` (bad input raises its ``DataError`` naming the file and row).
     """
     from ase.data import chemical_symbols
 
@@ -526,9 +507,7 @@ def make_cli(argv: list[str] | None = None) -> int:
         print(path)
         return 0
     if args.command == "stats":
-        if not args.path.exists():
-            parser.error(f"no such file: {args.path}")
-        st = dataset_stats(args.path)
+        st = dataset_stats(args.path)  # a missing or bad file: DataError naming it (``nnip`` prints one line)
         if args.json:
             import json
 

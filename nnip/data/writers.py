@@ -61,6 +61,24 @@ def _row_data(atoms: Atoms) -> dict:
     return data
 
 
+def _problem(atoms: Atoms) -> str | None:
+    """Why ``atoms`` must not be written (no labels, NaN/inf in positions, cell or a label), or ``None``."""
+    if atoms.calc is None:
+        return "structure has no calculator with labels"
+    if not np.isfinite(atoms.positions).all():
+        return "NaN/inf in positions"
+    if not np.isfinite(np.asarray(atoms.cell[:])).all():
+        return "NaN/inf in cell"
+    for key, value in (atoms.calc.results or {}).items():
+        try:
+            finite = np.isfinite(np.asarray(value, dtype=np.float64)).all()
+        except (TypeError, ValueError):
+            continue  # a non-numeric result is not a label
+        if not finite:
+            return f"NaN/inf in {key}"
+    return None
+
+
 def _unique_id(index: int, atoms: Atoms) -> str:
     h = hashlib.blake2b(digest_size=16)
     h.update(str(index).encode())
@@ -84,6 +102,9 @@ def write_aselmdb(
     (``SinglePointCalculator``: energy, forces[, stress]); ``atoms.info`` goes to the row's ``data`` (with
     ``charge`` default 0 and ``spin`` default 1) and the keys in ``key_value_keys`` also to its
     ``key_value_pairs``. ``metadata`` is stored as the database metadata (``db.metadata``).
+
+    A structure without labels or with NaN/inf in its positions, cell or labels raises
+    :class:`~nnip.data.DataError` naming ``path`` and the structure's index, and nothing is written.
 
     >>> from ase.build import molecule
     >>> from ase.calculators.singlepoint import SinglePointCalculator
@@ -113,8 +134,11 @@ def write_aselmdb(
                     except StopIteration:
                         done = True
                         break
-                    if atoms.calc is None:
-                        raise ValueError(f"structure {n} has no calculator with labels")
+                    problem = _problem(atoms)
+                    if problem is not None:
+                        from nnip.data.readers import DataError  # lazy: readers pulls in torch
+
+                        raise DataError(path, n, f"{problem}; refusing to write it")
                     row = AtomsRow(atoms)
                     row.unique_id = _unique_id(n, atoms)
                     row.ctime = 0.0

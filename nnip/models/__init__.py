@@ -27,6 +27,8 @@ import importlib
 
 import torch
 
+from nnip.errors import ConfigError
+
 __all__ = ["MODELS", "build_model", "ladder", "model_class", "count_parameters", "config_from_dict", "published_params"]
 
 #: public name -> "module:Class"
@@ -43,7 +45,7 @@ MODELS: dict[str, str] = {
 def model_class(name: str) -> type[torch.nn.Module]:
     """The class registered under ``name``; a clear error for an unknown or not-yet-implemented model."""
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known models: {sorted(MODELS)}")
+        raise ConfigError(f"unknown model {name!r}; known models: {sorted(MODELS)}")
     module_name, cls_name = MODELS[name].split(":")
     try:
         module = importlib.import_module(module_name)
@@ -54,12 +56,17 @@ def model_class(name: str) -> type[torch.nn.Module]:
     return getattr(module, cls_name)
 
 
+class UnknownHyperParameter(ConfigError, TypeError):
+    """A hyper-parameter the model's ``Config`` does not have (a ``TypeError``, like an unexpected keyword)."""
+
+
 def config_from_dict(cls, hparams: dict):
     """Build a frozen config dataclass from ``hparams``, rejecting unknown keys with a message naming them."""
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(hparams) - names)
     if unknown:
-        raise TypeError(f"{cls.__qualname__}: unknown hyper-parameter(s) {unknown}; valid: {sorted(names)}")
+        model = cls.__module__.rsplit(".", 1)[-1]
+        raise UnknownHyperParameter(f"{model}: unknown hyper-parameter(s) {unknown}; valid: {sorted(names)}")
     return cls(**hparams)
 
 

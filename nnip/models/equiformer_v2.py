@@ -59,7 +59,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nnip.models._base import GraphModel
+from nnip.models._base import GraphModel, check_config
 from nnip.data.batch import Batch
 from nnip.models._equiformer_blocks import (
     EdgeDegreeEmbedding,
@@ -103,6 +103,7 @@ class Config:
     stress: bool = False
 
     def __post_init__(self):
+        check_config(self)  # numbers by type, naming the key (nnip.models._base)
         for name in (
             "num_layers", "sphere_channels", "attn_hidden_channels", "num_heads", "attn_alpha_channels",
             "attn_value_channels", "ffn_hidden_channels", "edge_channels", "num_radial", "num_elements",

@@ -54,7 +54,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
-from nnip.models._base import GraphModel
+from nnip.models._base import GraphModel, check_config
 from nnip.data.batch import Batch
 from nnip.nn import GaussianBasis, PolynomialEnvelope, scatter_sum
 from nnip.nn import so3
@@ -103,6 +103,7 @@ class Config:
     stress: bool = False
 
     def __post_init__(self):
+        check_config(self, zero_ok=('m_max',))  # numbers by type, naming the key (nnip.models._base)
         if not 0 <= self.m_max <= self.l_max or self.l_max < 1:
             raise ValueError(f"need 1 <= l_max and 0 <= m_max <= l_max, got {self.l_max}, {self.m_max}")
         if self.act_type not in ("gate", "s2"):

@@ -58,6 +58,7 @@ import torch
 from torch import nn
 
 from nnip.data.batch import Batch
+from nnip.models._base import check_config
 from nnip.models._gemnet_blocks import (
     BasisEmbedding,
     Context,
@@ -132,6 +133,10 @@ class Config:
     stress: bool = False
 
     def __post_init__(self):
+        check_config(self, zero_ok=(  # numbers by type, naming the key (nnip.models._base); these may be 0
+            "num_atom_emb_layers", "num_before_skip", "num_after_skip", "num_global_out_layers",
+            "num_output_afteratom", "num_atom",
+        ))
         for name in ("num_layers", "hidden_dim", "num_radial", "num_spherical", "emb_size_rbf", "emb_size_cbf"):
             if getattr(self, name) < 1:
                 raise ValueError(f"GemNetOC: {name} must be >= 1, got {getattr(self, name)}")

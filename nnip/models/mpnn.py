@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nnip.models._base import GraphModel
+from nnip.models._base import GraphModel, check_config
 from nnip.data.batch import Batch
 from nnip.nn import MLP, GaussianBasis, scatter_mean, scatter_sum
 
@@ -95,6 +95,7 @@ class Config:
     stress: bool = False
 
     def __post_init__(self):
+        check_config(self)  # numbers by type, naming the key (nnip.models._base)
         for name in ("hidden_dim", "num_layers", "num_radial", "num_elements"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

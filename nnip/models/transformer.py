@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nnip.models._base import GraphModel
+from nnip.models._base import GraphModel, check_config
 from nnip.data.batch import Batch
 from nnip.nn import scatter_mean
 
@@ -75,6 +75,7 @@ class Config:
     stress: bool = False
 
     def __post_init__(self):
+        check_config(self, zero_ok=('dropout',))  # numbers by type, naming the key (nnip.models._base)
         for name in ("d_model", "num_layers", "num_heads", "ff_mult", "num_elements"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["ARCH_LABELS", "PAPER_ARCHS", "comparison_table", "project_root", "run_study", "select_archs", "store_path"]
+__all__ = ["ARCH_LABELS", "PAPER_ARCHS", "comparison_table", "concat_studies", "left_out_of", "notes_left_out",
+           "project_root", "run_study", "select_archs", "store_path"]
 
 #: display names (Table 2 of Ngo & Ravanbakhsh: symmetry class in parentheses)
 ARCH_LABELS = {
@@ -60,7 +62,9 @@ def run_study(spec: dict, preset: str, store, train_missing: bool = True, *, wor
     """Run (or read) every run of ``spec`` at ``preset`` scale; return their curves (``RunStore.curves`` rows).
 
     Runs already finished in the store are cache hits. With ``train_missing=False`` a missing run is an error that
-    names how many are missing and where. Failed runs (e.g. diverged) are excluded with a warning naming them.
+    names how many are missing and where. Runs left out — failed (e.g. diverged, even at step 1), or without a single
+    evaluation — are named with their reason in a warning and in ``curves.attrs["left_out"]`` (run id → reason),
+    which :func:`notes_left_out` turns into a note under the figure's table.
     """
     from nnip.runs import RunStore
     from nnip.sweep import expand, missing, run_sweep
@@ -77,13 +81,62 @@ def run_study(spec: dict, preset: str, store, train_missing: bool = True, *, wor
     ids = [cfg.run_id() for cfg in expand(spec, preset)]
     rs = RunStore(root)
     curves = rs.curves(ids)
-    failed = sorted(set(curves.loc[curves["status"] == "failed", "run_id"])) if len(curves) else []
-    if failed:
-        warnings.warn(f"study {spec.get('name')!r}: excluding {len(failed)} failed run(s): {failed}", stacklevel=2)
-        curves = curves[curves["status"] != "failed"]
+    left_out = rs.left_out(ids)
+    if left_out:
+        warnings.warn(f"study {spec.get('name')!r}: left {len(left_out)} run(s) out of the curves and fits: "
+                      + _listing(left_out), stacklevel=2)
+        if len(curves):
+            curves = curves[~curves["run_id"].isin(list(left_out))]
     if not len(curves):
-        raise RuntimeError(f"study {spec.get('name')!r}: no finished runs in {root}")
-    return curves.reset_index(drop=True)
+        raise RuntimeError(f"study {spec.get('name')!r}: no finished runs in {root}"
+                           + (f" (left out: {_listing(left_out)})" if left_out else ""))
+    curves = curves.reset_index(drop=True)
+    curves.attrs["left_out"] = dict(left_out)
+    return curves
+
+
+def _listing(left_out: dict) -> str:
+    return "; ".join(f"{run_id}: {why}" for run_id, why in left_out.items())
+
+
+def left_out_of(*objs) -> dict:
+    """The runs left out (run id → reason) recorded by :func:`run_study` on any DataFrame among ``objs`` (tuples and
+    lists are searched too)."""
+    out: dict = {}
+    for obj in objs:
+        if isinstance(obj, pd.DataFrame):
+            out.update(obj.attrs.get("left_out") or {})
+        elif isinstance(obj, (tuple, list)):
+            out.update(left_out_of(*obj))
+    return out
+
+
+def concat_studies(frames: list[pd.DataFrame], **kwargs) -> pd.DataFrame:
+    """``pd.concat`` of study curves that keeps every frame's runs left out (``attrs["left_out"]``)."""
+    out = pd.concat(frames, **kwargs)
+    out.attrs["left_out"] = left_out_of(*frames)
+    return out
+
+
+def notes_left_out(fn):
+    """Decorator of a figure function ``(curves, ...) -> (figure, table)``: the runs left out of its studies (see
+    :func:`run_study`) become a last row of the table, "runs left out of the fits", naming each run and why."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        result = fn(*args, **kwargs)
+        left_out = left_out_of(*args, *kwargs.values())
+        if not left_out or not (isinstance(result, tuple) and len(result) == 2
+                                and isinstance(result[1], pd.DataFrame)):
+            return result
+        fig, table = result
+        row = {c: "" for c in table.columns}
+        row.update({"quantity": "runs left out of the fits", "ours": str(len(left_out)), "note": _listing(left_out)})
+        table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
+        table.attrs["left_out"] = dict(left_out)
+        return fig, table
+
+    return wrapper
 
 
 def comparison_table(rows: list[dict]) -> pd.DataFrame:

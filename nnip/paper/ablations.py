@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from nnip import figures, scaling
-from nnip.paper._common import ARCH_LABELS, comparison_table, run_study, select_archs
+from nnip.paper._common import ARCH_LABELS, comparison_table, concat_studies, notes_left_out, run_study, select_archs
 
 __all__ = [
     "SCALES", "AblationScale", "TOO_FEW", "DROP_FIRST", "FrontierFit", "fit_frontier", "frontier_shift",
@@ -386,6 +386,7 @@ def _flop_ratio(curves: pd.DataFrame, col: str, a, b) -> float:
     return float(np.median(B[both].to_numpy() / A[both].to_numpy()))
 
 
+@notes_left_out
 def fig7(curves: pd.DataFrame, preset: str = "cpu", m: int | None = None) -> tuple[Figure, pd.DataFrame]:
     """Fig. 7: left the loss–compute frontiers with and without the symmetry loss (measured FLOPs, so the (M+1)×
     forward/backward work is included) and the no-loss fit moved right by (M+1) (dashed: what the extra compute
@@ -484,7 +485,7 @@ def multi_epoch_study(preset: str, store="results", train_missing: bool = True, 
 def augmented_vs_equivariant_study(preset: str, store="results", train_missing: bool = True,
                                    fraction: float | None = None, epochs: int | None = None) -> pd.DataFrame:
     """Fig. 9: the augmented MPNN (the same runs as Fig. 8's) and eSEN (no augmentation) in the multi-epoch regime."""
-    return pd.concat([
+    return concat_studies([
         run_study(multi_epoch_spec(preset, "mpnn", (True,), fraction, epochs), preset, store, train_missing),
         run_study(multi_epoch_spec(preset, "esen", (False,), fraction, epochs), preset, store, train_missing),
     ], ignore_index=True)
@@ -500,6 +501,7 @@ def _break_point(fit: FrontierFit, tol: float) -> pd.Series | None:
     return None if not off.size else late.iloc[off[0]]
 
 
+@notes_left_out
 def fig8(curves: pd.DataFrame, preset: str = "cpu", holdout: float = 0.5,
          tol: float = 0.05) -> tuple[Figure, pd.DataFrame]:
     """Fig. 8: frontiers without (left) and with (middle) augmentation, each with an eq. (4) fit on the first
@@ -572,6 +574,7 @@ def fig8(curves: pd.DataFrame, preset: str = "cpu", holdout: float = 0.5,
     return fig, _table(rows)
 
 
+@notes_left_out
 def fig9(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Figure, pd.DataFrame]:
     """Fig. 9: the augmented MPNN and eSEN frontiers on one axis with eq. (4) fits (left) and the ratio of their
     frontier losses vs compute (right; the paper: the gap grows with compute). Table: γ_c, F_c vs §4.5 (augmented
@@ -675,6 +678,7 @@ def depth_width_study(preset: str, store="results", train_missing: bool = True,
 PAPER_DEPTH = {"mpnn": 5, "egnn": 12, "gemnet_oc": 4}
 
 
+@notes_left_out
 def fig10(lr_batch: pd.DataFrame, depth_width: pd.DataFrame, preset: str = "cpu") -> tuple[Figure, pd.DataFrame]:
     """Fig. 10: top, final validation loss over learning rate × batch size per arch (best cell outlined); bottom,
     final validation loss vs depth at ≈ fixed N (each point labelled with its width and N). Table: the best cell
@@ -735,6 +739,7 @@ def _channel_law(d: pd.DataFrame) -> scaling.PowerLaw:
     return scaling.fit_power_law(d["Ef"], d["val_loss"])
 
 
+@notes_left_out
 def fig11(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Figure, pd.DataFrame]:
     """Fig. 11: EGNN learning curves L vs D per number of vector channels E (left) and the final loss vs E (right,
     log–log). Table: the direction (the paper: loss decreases as E grows), Spearman's ρ(E, L) and a descriptive
@@ -812,6 +817,7 @@ def diverse_study(preset: str, store="results", train_missing: bool = True) -> p
     return run_study(diverse_spec(preset), preset, store, train_missing)
 
 
+@notes_left_out
 def fig12(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Figure, pd.DataFrame]:
     """Fig. 12: MPNN (left) and eSEN (middle) frontiers with eq. (4) fits, and both fits on one axis (right).
     Table: γ_c, F_c and the exponent gap γ_c(eSEN) − γ_c(MPNN), against the paper's neutral-split values (Table 1)

@@ -32,7 +32,9 @@ from matplotlib.ticker import FixedLocator, LogLocator, ScalarFormatter
 
 from nnip import scaling
 from nnip.figures import AXIS, plot_frontier
-from nnip.paper._common import ARCH_LABELS, PAPER_ARCHS, comparison_table, run_study, store_path
+from nnip.paper._common import (
+    ARCH_LABELS, PAPER_ARCHS, comparison_table, concat_studies, notes_left_out, run_study, store_path,
+)
 
 __all__ = [
     "MAIN_SPEC", "MPNN_SPEC", "TRANSLATION_SPEC", "TRANSFORMER_SPEC", "PAPER_APP_H", "try_fit", "upward_fraction",
@@ -272,6 +274,7 @@ def _data_limited_loss(curves: pd.DataFrame, drop_first: float) -> tuple[float |
     return float(fit.B * d_max ** (-fit.beta)), f"eq. (5) fit: B·D_max^-β at D_max = {d_max:.3g} atoms"
 
 
+@notes_left_out
 def fig13(curves: pd.DataFrame, tta: pd.DataFrame, *, l_d="fit", drop_first: float = 0.05) -> tuple[Figure, pd.DataFrame]:
     """Fig. 13. Left: validation loss vs the number of rotations M of test-time GA (eq. 23), one line per model size;
     dashed: without GA. Right: eq. (24) ``L − L_D = A N^{−α}`` vs N (log–log) without GA and with GA at the largest M.
@@ -359,6 +362,7 @@ def energy_force_study(preset: str, store="results", train_missing: bool = True)
     return run_study(MAIN_SPEC, preset, store, train_missing)
 
 
+@notes_left_out
 def fig14(curves: pd.DataFrame, *, x: str = "atoms_seen") -> tuple[Figure, pd.DataFrame]:
     """Fig. 14: learning curves of every model, energy term of eq. (1) (top) and force term (bottom), one column per
     architecture, colour by model size; log–log. The table compares how noisy the two are (:func:`upward_fraction`):
@@ -411,9 +415,10 @@ def translation_study(preset: str, store="results", train_missing: bool = True) 
     (``model.hparams.translation_invariant = False``). Adds a bool column ``translation_invariant``."""
     ti = run_study(MPNN_SPEC, preset, store, train_missing).assign(translation_invariant=True)
     no = run_study(TRANSLATION_SPEC, preset, store, train_missing).assign(translation_invariant=False)
-    return pd.concat([ti, no], ignore_index=True)
+    return concat_studies([ti, no], ignore_index=True)
 
 
+@notes_left_out
 def fig15(curves: pd.DataFrame, *, preset: str | None = None, drop_first: float = 0.05) -> tuple[Figure, pd.DataFrame]:
     """Fig. 15: loss–compute frontiers of the MPNN with and without translation invariance (left, eq. 4 fits with
     L∞ = 0) and the final loss per model size (right); table: γ_c, F_c (C in PFLOPs) of both, with backtests."""
@@ -473,7 +478,7 @@ def transformer_study(preset: str, store="results", train_missing: bool = True) 
     (:func:`zero_output_loss`). Returns ``(curves, zero_output_loss)``."""
     tr = run_study(TRANSFORMER_SPEC, preset, store, train_missing)
     mp = run_study(MPNN_SPEC, preset, store, train_missing)
-    curves = pd.concat([tr, mp], ignore_index=True)
+    curves = concat_studies([tr, mp], ignore_index=True)
     return curves, cached_zero_output_loss(tr, preset, store)
 
 
@@ -486,6 +491,7 @@ def _late_gain(run: pd.DataFrame, x: str = "atoms_seen") -> float:
     return float(1.0 - run["val_loss"].iloc[-1] / half["val_loss"])
 
 
+@notes_left_out
 def fig16(curves: pd.DataFrame, zero_loss: float | None = None, *, x: str = "atoms_seen") -> tuple[Figure, pd.DataFrame]:
     """Fig. 16: validation (left) and training (right) loss vs training atoms of the vanilla transformer (reds, one
     line per size) and the MPNN (blues); dashed: the all-zero predictor. Log–log."""

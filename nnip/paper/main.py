@@ -32,7 +32,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from nnip import figures, scaling
-from nnip.paper._common import ARCH_LABELS, PAPER_ARCHS, comparison_table, run_study, select_archs
+from nnip.paper._common import ARCH_LABELS, PAPER_ARCHS, comparison_table, notes_left_out, run_study, select_archs
 
 __all__ = [
     "FIT", "MAIN", "LMAX", "FitReport", "settings", "main_spec", "main_study", "lmax_study", "prepare",
@@ -375,6 +375,7 @@ def _time_note(arch: str, preset: str) -> str:
     return f"wall-clock ×{f:g} (footnote 8)" if f else ""
 
 
+@notes_left_out
 def fig1(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Any, pd.DataFrame]:
     """Fig. 1: loss along the FLOPs-optimal (left) and wall-clock-optimal (right) frontiers of all architectures,
     log–log, with eq. (4) fits (L∞ = 0). Table: γ_c and γ_h, ours vs the paper's Table 1 (frontier column)."""
@@ -404,6 +405,7 @@ def fig1(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Any, pd.DataFrame]:
     return fig, _table(rows)
 
 
+@notes_left_out
 def fig2(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Any, pd.DataFrame]:
     """Fig. 2: measured training FLOPs C vs N·D per architecture and the fitted ``C = 3κND`` (eq. 3).
 
@@ -426,6 +428,7 @@ def fig2(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Any, pd.DataFrame]:
     return fig, _table(rows)
 
 
+@notes_left_out
 def fig3(curves: pd.DataFrame, arch: str = "all", preset: str = "cpu") -> tuple[Any, pd.DataFrame]:
     """Fig. 3: Pareto frontiers per architecture — top: loss vs FLOPs, bottom: loss vs wall-clock — every run
     coloured by its size N, the frontier (first steps dropped, §3.2) and its eq. (4) fit. Table: F and γ of both
@@ -454,6 +457,7 @@ def fig3(curves: pd.DataFrame, arch: str = "all", preset: str = "cpu") -> tuple[
     return fig, _table(rows)
 
 
+@notes_left_out
 def fig4(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Any, pd.DataFrame]:
     """Fig. 4: eSEN at ``l_max`` ∈ {2, 3, 4} — loss–FLOPs frontier per ``l_max`` with eq. (4) fits (left) and
     γ_c vs ``l_max`` with 95% intervals (right). The paper prints no values for ℓ_max = 2, 3; its ℓ_max = 4 ladder is the
@@ -492,6 +496,7 @@ def _sum_reports(curves: pd.DataFrame, archs: list[str], preset: str, with_kappa
     return sums, kap
 
 
+@notes_left_out
 def fig5(curves: pd.DataFrame, arch: str = "all", preset: str = "cpu") -> tuple[Any, pd.DataFrame]:
     """Fig. 5: the sum-power-law eq. (5) per architecture — top: L vs D (one colour per N, fitted ``L(N_i, D)`` and
     the data-limited term ``B D^{-β}``), bottom: L vs N at each model's largest D (fitted ``L(N, D_max)`` and the
@@ -511,6 +516,7 @@ def fig5(curves: pd.DataFrame, arch: str = "all", preset: str = "cpu") -> tuple[
     return fig, _table(rows)
 
 
+@notes_left_out
 def fig6(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Any, pd.DataFrame]:
     """Fig. 6: compute-optimal model size N*(C) (left) and training atoms D*(C) (right), eq. (6), from our eq. (5)
     fits and measured κ (solid) and from the paper's Table 7 with its Fig. 2 κ (dashed). Table: the exponents
@@ -536,6 +542,7 @@ def fig6(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Any, pd.DataFrame]:
     return fig, _table(rows)
 
 
+@notes_left_out
 def table1(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Any, pd.DataFrame]:
     """Table 1: compute-optimal F_c and γ_c (C in PFLOPs) by the frontier fit eq. (4) and from the sum-power-law
     eq. (7) with our measured κ, each with 95% bootstrap intervals, ours vs paper. The eq. (7) rows' backtest is that
@@ -560,6 +567,7 @@ def table1(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Any, pd.DataFrame
     return fig, _table(rows)
 
 
+@notes_left_out
 def table7(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Any, pd.DataFrame]:
     """Table 7: the eq. (5) parameters log10 A, log10 B, α, β with 95% bootstrap intervals, ours vs paper, with the
     backtest on the held-out largest model. The figure shows the same numbers with intervals."""

@@ -27,7 +27,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from nnip import scaling
-from nnip.paper._common import ARCH_LABELS, comparison_table, run_study, store_path
+from nnip.paper._common import ARCH_LABELS, comparison_table, concat_studies, notes_left_out, run_study, store_path
 from nnip.paper.extras import cached_zero_output_loss, tidy_log_axes, try_fit
 
 __all__ = ["PAPER_LAWS", "TRANSFORMER_PLATEAU", "ARCHS", "materials_specs", "materials_study", "scaling_points",
@@ -130,7 +130,7 @@ def materials_study(preset: str, store="results", train_missing: bool = True, **
     from nnip.runs import RunStore
 
     frames = [run_study(spec, preset, store, train_missing) for spec in materials_specs(preset, **options)]
-    curves = pd.concat(frames, ignore_index=True).drop_duplicates(["run_id", "step"]).reset_index(drop=True)
+    curves = concat_studies(frames, ignore_index=True).drop_duplicates(["run_id", "step"]).reset_index(drop=True)
     rs = RunStore(store_path(store, preset))
     n_train = {r: (rs.read_summary(r) or {}).get("n_train") for r in curves["run_id"].unique()}
     return curves.assign(n_train=curves["run_id"].map(n_train))
@@ -187,6 +187,7 @@ def _fit(data: pd.DataFrame, col: str, *, holdout, group) -> dict:
     return {"fit": fit, "are": are, "note": note, "x": data[col].to_numpy(float), "y": data["val_loss"].to_numpy(float)}
 
 
+@notes_left_out
 def figure(curves: pd.DataFrame, zero_loss: float | None = None, *, drop_first: float = 0.0) -> tuple[Figure, pd.DataFrame]:
     """Three log–log panels, EquiformerV2 (blue) and the transformer (red): best validation loss vs training structures
     D (largest model), vs parameters P (full data), and the loss–FLOPs frontier over all runs (faint: every run's

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from nnip.data import collate, read
 from nnip.data.batch import labels_of
+from nnip.data.readers import require_labels
 from nnip.data.references import Normalizer, fit_references
 from nnip.data.registry import cache_dir, ensure_dataset
 from nnip.data.splits import fraction_indices, group_ids, split
@@ -85,6 +86,7 @@ def _groups(ds, key: str) -> np.ndarray:
 def load_data(spec, *, max_val: int | None = None, cache: bool | None = None, regime: str = "stream") -> LoadedData:
     """Read, split (seeded), select the fraction r and fit the normaliser on the training split."""
     ds, ident = _read_dataset(spec)
+    require_labels(ds, ("energy", "forces"))  # a structure without them: DataError naming file and row, before step 1
     if spec.val_source is not None:
         val_ds = read(spec.val_source)
         train_idx = np.random.default_rng(spec.split_seed).permutation(len(ds))

@@ -27,6 +27,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from nnip.data.registry import DATASETS
+from nnip.errors import ConfigError  # re-exported: nnip.train.ConfigError
 
 __all__ = [
     "TrainConfig",
@@ -40,6 +41,7 @@ __all__ = [
     "ConfigError",
     "RECIPES",
     "TRAINER_VERSION",
+    "read_config_file",
 ]
 
 #: bumped when the trainer's semantics change in a way that changes results (enters the run id)
@@ -52,10 +54,6 @@ RECIPES: dict[str, dict[str, float]] = {
     # Trikha et al. / fairchem OMat24 recipe: 2.5·E + 20·F + 5·(iso + aniso stress)
     "materials": {"energy_weight": 2.5, "force_weight": 20.0, "stress_iso_weight": 5.0, "stress_aniso_weight": 5.0},
 }
-
-
-class ConfigError(ValueError):
-    """An invalid or unknown configuration key/value; the message names the dotted key."""
 
 
 # --- sections -------------------------------------------------------------------------------------------------
@@ -259,10 +257,12 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "TrainConfig":
-        """Read a ``.yaml``/``.yml``/``.json`` file."""
-        text = Path(path).read_text()
-        d = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
-        return cls.from_dict(d or {})
+        """Read a ``.yaml``/``.yml``/``.json`` file; any :class:`ConfigError` names the file."""
+        d = read_config_file(path, "config")
+        try:
+            return cls.from_dict(d)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
 
     def to_dict(self) -> dict:
         """Plain nested dict of built-in types (tuples become lists), the inverse of :meth:`from_dict`."""
@@ -367,6 +367,34 @@ class TrainConfig:
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
+def read_config_file(path: str | Path, what: str = "config") -> dict:
+    """The mapping in a YAML/JSON file; a missing, unreadable or malformed file is a :class:`ConfigError` naming
+    the file (and the line and column of a syntax error)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {what} file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a {what} file (.yaml/.json)") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read {what} file ({type(err).__name__}: {err})") from None
+    try:
+        d = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}, line {err.lineno}, column {err.colno}: malformed JSON ({err.msg})") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{path}{where}: malformed YAML ({problem})") from None
+    if d is None:
+        return {}
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"{path}: expected a mapping of {what} keys at the top level, got {type(d).__name__}")
+    return dict(d)
+
+
 def parse_value(text: str) -> Any:
     """Parse a ``--set`` value: YAML scalars/lists/maps, plus numbers YAML 1.1 reads as strings (``1e-3``)."""
     text = text.strip()

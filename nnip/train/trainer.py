@@ -41,7 +41,7 @@ import pandas as pd
 import torch
 
 from nnip.data.references import Normalizer
-from nnip.runs import CURVE_COLUMNS, RunStore
+from nnip.runs import CURVE_COLUMNS, RunStore, StoreError
 from nnip.train import _data, _dist
 from nnip.train._provenance import _code_version, _now, _package_versions, _rng_state, _seed_everything, _set_rng_state
 from nnip.train._provenance import device_name
@@ -635,7 +635,7 @@ def train(cfg: TrainConfig | dict | str | os.PathLike, store: RunStore | str | o
                 store.write_summary(run_id, summary)
             ctx.barrier()  # divergence is detected on all-reduced losses: every rank is here
         except Exception as err:
-            if ctx.is_main:
+            if ctx.is_main and not isinstance(err, StoreError):  # a store that cannot be written stays as it was
                 reason = f"{type(err).__name__}: {err}"
                 summary = run.summary("failed", reason) if run is not None else {
                     "run_id": run_id, "status": "failed", "reason": reason, "arch": cfg.model.name,
