@@ -231,6 +231,12 @@ class _ShortLogFormatter(ticker.LogFormatter):
         self._sublabels = {1} if numdec > 1.5 else ({1, 2, 5} if numdec > 0.3 else None)
 
 
+def panel_row(n: int, panel_width: float = 3.4, height: float = 3.4) -> tuple[Figure, np.ndarray]:
+    """A figure with ``n`` (at least one) side-by-side panels: ``(fig, axes)`` with ``axes`` a 1-d array."""
+    fig = Figure(figsize=(panel_width * max(n, 1), height), layout="constrained")
+    return fig, np.atleast_1d(fig.subplots(1, max(n, 1), squeeze=False)[0])
+
+
 def tidy_log_axes(ax: Any) -> None:
     """Short, sparse minor-tick labels on the log axes of ``ax``: narrow log–log panels (a loss spanning 2.5–2.9,
     compute over one decade) otherwise get overlapping "2.6×10⁰" labels."""
@@ -480,7 +486,7 @@ def enable_notebook_display() -> bool:
     return True
 
 
-__all__ += ["enable_notebook_display", "tidy_log_axes", "plot_frontiers", "plot_frontier_by_size",
+__all__ += ["enable_notebook_display", "panel_row", "tidy_log_axes", "plot_frontiers", "plot_frontier_by_size",
             "plot_exponent_trend", "plot_sum_power_law_panels", "plot_compute_optimal_comparison", "plot_estimates"]
 
 

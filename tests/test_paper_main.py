@@ -187,7 +187,7 @@ def test_fig2_paper_kappas_and_counting_note(curves):
     _, table = main.fig2(curves, preset="tiny")
     kap = table[table["quantity"].str.startswith("κ")]
     assert list(kap["paper"]) == ["2.33", "28.1", "35.2", "74.4"]
-    assert kap["note"].str.contains("every edge").all()
+    assert kap["note"].str.contains("κ falls with width").all()
 
 
 def test_fig3_single_arch(curves):

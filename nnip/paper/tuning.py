@@ -76,8 +76,7 @@ def fig_tuning(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Figure, pd.Da
     p = _preset(preset)
     fin = _finals(curves)
     archs = [a for a in PAPER_ARCHS if (fin["arch"] == a).any()]
-    fig = Figure(figsize=(3.6 * max(len(archs), 1), 3.4), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, max(len(archs), 1), squeeze=False)[0])
+    fig, axes = figures.panel_row(len(archs), panel_width=3.6)
     rows = []
     for ax, arch in zip(axes, archs):
         d = fin[fin["arch"] == arch]
