@@ -1,12 +1,19 @@
-"""``make book``: build the embedded datasets, execute every notebook with papermill, build the jupyter-book.
+"""``make book``: execute every notebook with papermill against a run store, build the jupyter-book.
 
-``python -m nnip.book --preset cpu`` (what ``make book`` runs):
+``python -m nnip.book --preset cpu`` (what ``make book`` runs) renders the book **from the committed run store**
+``results/<preset>/``: it trains nothing and generates no data. Every notebook runs with ``train_missing=False``, so
+a run missing from the store is an error naming it (``python -m nnip.book --missing`` lists them all), never a silent
+training job.
 
-1. makes sure the preset's embedded datasets exist in the cache (``nnip data make``; generated offline, never
-   downloaded) and prints their statistics;
-2. executes every ``notebooks/*.ipynb`` into ``book/executed/`` with papermill, passing ``preset`` and ``store``
-   (notebooks read the committed run store and train only what is missing);
-3. runs ``jupyter-book build . -W`` (warnings are errors); the result is ``_build/html/index.html``.
+``python -m nnip.book --preset cpu --train [--workers 2]`` is how the store is made: it builds the preset's embedded
+datasets, trains every missing run of every study (:mod:`nnip.paper.catalog`, ``workers`` processes), executes the
+notebooks with ``train_missing=True`` (which also fills the per-run caches that need checkpoints or data, e.g.
+test-time averaging and κ against width) and builds the book. The ``tiny`` preset always trains (it is CI's wiring
+check, from an empty store).
+
+Steps: (1, ``--train``/tiny only) datasets; (2, ``--train`` only) runs; (3) notebooks into ``book/executed/`` with
+papermill, passing ``preset``, ``store="results"`` (resolved against the project root, so no machine path shows on a
+page) and ``train_missing``; (4) ``jupyter-book build . -W``: ``_build/html/index.html``.
 
 ``--only-data`` stops after step 1; ``--notebooks fig5,table1`` executes a subset.
 """
@@ -38,7 +45,8 @@ def build_datasets(preset: str) -> list[Path]:
     return paths
 
 
-def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir: Path) -> list[Path]:
+def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir: Path,
+                      train_missing: bool = True) -> list[Path]:
     import papermill
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -50,7 +58,8 @@ def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir:
         out = out_dir / nb.name
         print(f"== executing {nb.name} (preset={preset})", flush=True)
         papermill.execute_notebook(
-            str(nb), str(out), parameters={"preset": preset, "store": store}, cwd=str(ROOT / "notebooks"),
+            str(nb), str(out), parameters={"preset": preset, "store": store, "train_missing": train_missing},
+            cwd=str(ROOT / "notebooks"),
             progress_bar=False, kernel_name="python3",
         )
         done.append(out)
@@ -69,16 +78,32 @@ def build_book() -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nnip.book", description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="cpu", choices=["tiny", "cpu", "paper"])
-    parser.add_argument("--store", default=None, help="run store root (default: results/<preset>)")
+    parser.add_argument("--store", default="results",
+                        help="run store: 'results' (default: <project>/results/<preset>) or a path")
+    parser.add_argument("--train", action="store_true",
+                        help="build the datasets and train every missing run first (always on for --preset tiny)")
+    parser.add_argument("--workers", type=int, default=2, help="--train: parallel training processes")
+    parser.add_argument("--missing", action="store_true", help="list the runs missing from the store and exit")
     parser.add_argument("--only-data", action="store_true", help="only build the datasets and print statistics")
     parser.add_argument("--notebooks", default=None, help="comma-separated notebook names (default: all)")
     args = parser.parse_args(argv)
-    build_datasets(args.preset)
+    train = args.train or args.preset == "tiny"
+    if args.missing:
+        from nnip.paper.catalog import missing_runs
+
+        todo = missing_runs(args.preset, args.store)
+        print(todo.to_string(index=False) if len(todo) else "no run is missing")
+        return 1 if len(todo) else 0
+    if train or args.only_data:
+        build_datasets(args.preset)
     if args.only_data:
         return 0
-    store = args.store or str(ROOT / "results" / args.preset)
+    if args.train:
+        from nnip.paper.catalog import train_all
+
+        print(train_all(args.preset, args.store, workers=args.workers).to_string(index=False), flush=True)
     names = args.notebooks.split(",") if args.notebooks else None
-    execute_notebooks(args.preset, store, names, ROOT / "book" / "executed")
+    execute_notebooks(args.preset, args.store, names, ROOT / "book" / "executed", train_missing=train)
     index = build_book()
     print(f"\nbook: {index}")
     return 0

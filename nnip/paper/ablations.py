@@ -92,10 +92,10 @@ SCALES: dict[str, AblationScale] = {
     "tiny": AblationScale(ladder_cut=None, epochs_fraction=0.25, epochs=4, eval_every=1, hp_fraction=0.5,
                           lrs=(5e-4, 1e-3), batch_sizes=(8, 16), depths=(1, 2), ref_width=0,
                           vector_channels=(1, 4), vc_fraction=0.5, diverse_n=64, diverse_seed=1, n_boot=0),
-    # CPU book: the three smallest preset widths (the symmetry loss costs (M+1)x); 1 % (195 structures) x 20 epochs,
-    # evaluated at every epoch end (13 steps at batch 16); tuning runs stream 10 % of the data
+    # CPU book: the three smallest preset widths (the symmetry loss costs (M+1)x); 1 % (~1,000 structures) x 20
+    # epochs, evaluated at every epoch end; Fig. 10/11 at the mu-P base rung, streaming 10 % of the data
     "cpu": AblationScale(ladder_cut=3, epochs_fraction=0.01, epochs=20, eval_every=None, hp_fraction=0.1,
-                         lrs=(1e-4, 5e-4, 1e-3), batch_sizes=(8, 16, 32, 64), depths=(1, 2, 3, 4, 6), ref_width=1,
+                         lrs=(1e-4, 5e-4, 1e-3), batch_sizes=(8, 16, 32, 64), depths=(1, 2, 3, 4, 6), ref_width=None,
                          vector_channels=(1, 2, 4, 8, 16), vc_fraction=0.25, diverse_n=5000, diverse_seed=1,
                          n_boot=200, short_log_points=6, epochs_log_points=10),
     # the paper: full ladders, 1 % x 100 epochs evaluated every 1000 steps, 3 x 4 tuning grid at ≈1M parameters
@@ -306,14 +306,17 @@ def _ladder_entry(preset: str, arch: str, cut: int | None = None) -> dict:
 
 
 def _reference_hparams(preset: str, arch: str) -> dict:
-    """Full hyper-parameters of the ≈ fixed-N model of Fig. 10/11: the preset width ``ref_width`` (tiny, cpu) or the
-    ladder entry at the model's μP base width, the ≈1M-parameter model of §3.3 (paper)."""
+    """Full hyper-parameters of the ≈ fixed-N model of Fig. 10/11: the preset's μP base rung (cpu: where η* was
+    tuned), else the preset width ``ref_width`` (tiny), else the ladder entry at the model's μP base width, the
+    ≈1M-parameter model of §3.3 (paper)."""
     from nnip.models import build_model
 
     p, s = _preset(preset), _scale(preset)
     entry = p.archs[arch]
     widths = [dict(w) for w in entry.widths]
-    if s.ref_width is not None:
+    if entry.base_rung is not None:  # the preset's μP base rung, where η* was tuned (cpu)
+        h = widths[entry.base_rung]
+    elif s.ref_width is not None:
         h = widths[min(s.ref_width, len(widths) - 1)]
     else:
         base = build_model(arch, **{**entry.extra, **widths[0]}).base_width

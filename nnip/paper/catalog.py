@@ -1,0 +1,74 @@
+"""Every training study of the book, by name: what ``python -m nnip.book --train`` runs and what the committed
+store must hold.
+
+A study is a sweep spec (:mod:`nnip.sweep`); the figure functions of :mod:`nnip.paper` read the same specs, so a run
+listed here is exactly a run some page reads (the main study's runs are shared by Fig. 1–6, 13–16 and the MPNN
+arms of Fig. 7, 15 and 16: run ids do not depend on the study that asked for them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pandas as pd
+
+from nnip.paper import ablations, extras, main, materials, tuning
+from nnip.paper._common import store_path
+
+__all__ = ["STUDIES", "specs", "missing_runs", "train_all"]
+
+#: name → function(preset) → list of sweep specs, in the order ``train_all`` runs them (cheap, decisive first)
+STUDIES: dict[str, Callable[[str], list[dict]]] = {
+    "tuning": lambda p: [tuning.tuning_spec(p)],
+    "main": lambda p: [main.main_spec("all")],
+    "fig4-lmax": lambda p: [main.LMAX],
+    "fig7-symmetry-loss": lambda p: [ablations.symmetry_spec(p)],
+    "fig8-9-multi-epoch": lambda p: [ablations.multi_epoch_spec(p, "mpnn", (False, True)),
+                                     ablations.multi_epoch_spec(p, "esen", (False,))],
+    "fig10-hyper-parameters": lambda p: [ablations.lr_batch_spec(p), ablations.depth_width_spec(p)],
+    "fig11-vector-channels": lambda p: [ablations.vector_channels_spec(p)],
+    "fig12-diverse-split": lambda p: [ablations.diverse_spec(p)],
+    "fig15-translation": lambda p: [extras.TRANSLATION_SPEC],
+    "fig16-transformer": lambda p: [extras.TRANSFORMER_SPEC],
+    "materials": lambda p: materials.materials_specs(p),
+}
+
+
+def specs(preset: str, names=None) -> list[tuple[str, dict]]:
+    """``(study name, sweep spec)`` of the named studies (all by default) at ``preset``."""
+    names = list(STUDIES) if names is None else list(names)
+    unknown = [n for n in names if n not in STUDIES]
+    if unknown:
+        raise ValueError(f"unknown studies {unknown}; known: {list(STUDIES)}")
+    return [(n, s) for n in names for s in STUDIES[n](preset)]
+
+
+def missing_runs(preset: str, store="results", names=None) -> pd.DataFrame:
+    """One row per run of the named studies that is not finished in the store: study, run id, arch, hparams."""
+    from nnip.sweep import missing
+
+    root = store_path(store, preset)
+    rows = []
+    for name, spec in specs(preset, names):
+        for cfg in missing(spec, preset, root):
+            rows.append({"study": name, "run_id": cfg.run_id(), "arch": cfg.model.name,
+                         "hparams": dict(cfg.model.hparams), "fraction": cfg.data.fraction})
+    return pd.DataFrame(rows, columns=["study", "run_id", "arch", "hparams", "fraction"]).drop_duplicates("run_id")
+
+
+def train_all(preset: str, store="results", names=None, workers: int = 2) -> pd.DataFrame:
+    """Train every missing run of the named studies (``workers`` local processes); one summary row per study with
+    its runs and the CPU-seconds its runs' training took (sum of the runs' ``wall_s``, set-up and evaluation
+    included, as measured by the trainer)."""
+    from nnip.sweep import run_sweep
+
+    root = store_path(store, preset)
+    out = []
+    for name, spec in specs(preset, names):
+        t0 = time.monotonic()
+        res = run_sweep(spec, preset, root, workers=workers, progress=True)
+        out.append({"study": name, "spec": spec.get("name"), "runs": len(res),
+                    "trained": int((~res["cached"].fillna(False).astype(bool)).sum()),
+                    "failed": int((res["status"] == "failed").sum()), "wall_s": time.monotonic() - t0})
+    return pd.DataFrame(out)

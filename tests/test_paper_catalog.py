@@ -1,0 +1,29 @@
+"""The catalog of the book's studies: what ``python -m nnip.book --train`` trains and ``--missing`` lists."""
+
+import pytest
+
+from nnip import book
+from nnip.paper import catalog
+from nnip.sweep import expand
+
+
+def test_every_study_expands_at_every_preset_and_names_are_checked():
+    for preset in ("tiny", "cpu"):
+        pairs = catalog.specs(preset)
+        assert {name for name, _ in pairs} == set(catalog.STUDIES)
+        assert all(expand(spec, preset) for _, spec in pairs)
+    with pytest.raises(ValueError, match="unknown studies \\['fig99'\\]"):
+        catalog.specs("tiny", ["fig99"])
+
+
+def test_missing_runs_of_an_empty_store_are_every_distinct_run(tmp_path):
+    todo = catalog.missing_runs("tiny", tmp_path, ["main", "fig15-translation"])
+    ids = {c.run_id() for _, s in catalog.specs("tiny", ["main", "fig15-translation"]) for c in expand(s, "tiny")}
+    assert set(todo["run_id"]) == ids and todo["run_id"].is_unique
+    assert set(todo["study"]) == {"main", "fig15-translation"}
+
+
+def test_book_missing_lists_runs_and_fails(tmp_path, capsys):
+    assert book.main(["--preset", "tiny", "--store", str(tmp_path), "--missing"]) == 1
+    out = capsys.readouterr().out
+    assert "run_id" in out and "main" in out
