@@ -409,7 +409,10 @@ class GateActivation(nn.Module):
     def forward(self, gates: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         g = torch.sigmoid(gates).reshape(gates.shape[0], self.l_max, self.channels)
         g = g.index_select(1, self.gate_index)  # (n, K-1, C)
-        return torch.cat([nn.functional.silu(x[:, :1]), x[:, 1:] * g], dim=1)
+        if _use_reference(x):
+            return torch.cat([nn.functional.silu(x[:, :1]), x[:, 1:] * g], dim=1)
+        x0, rest = x.split([1, x.shape[1] - 1], dim=1)  # one cat in backward instead of two zero-filled slices
+        return torch.cat([nn.functional.silu(x0), rest * g], dim=1)
 
 
 @contextlib.contextmanager
@@ -453,7 +456,8 @@ class S2Grid(nn.Module):
     (default: l-major :func:`m_truncation`). With ``m_max < l_max`` degrees ``l > m_max`` are amplified by
     ``sqrt((2l+1)/(2 m_max+1))`` on the way to the grid (eSCN: they lost ``2(l - m_max)`` of their components) and
     attenuated by the same factor on the way back, so the round trip stays the identity (fairchem multiplies both
-    ways). ``resolution``: ``None`` (``2(l_max+1)`` latitudes, ``2(m_max+1)+1``
+    ways: an activation on the grid then differs by ``(2l+1)/(2 m_max+1)`` on those rows, which the SO(2) linear
+    map after it absorbs — the same function class, see the eSEN card in book/models.md). ``resolution``: ``None`` (``2(l_max+1)`` latitudes, ``2(m_max+1)+1``
     longitudes if ``m_max = l_max`` else ``2 m_max+1``), an int for both, or ``(res_beta, res_alpha)``.
 
     A pointwise nonlinearity on the grid is rotation-equivariant only up to aliasing; the error falls

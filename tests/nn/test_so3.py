@@ -276,3 +276,42 @@ def test_reference_runs_under_autocast_and_dispatch_modes():
     with so3.reference_implementation():
         assert so3._use_reference(x)
     assert not so3._use_reference(x)
+
+
+def test_edge_grid_rescaling_differs_from_fairchems_by_a_reparametrisation():
+    """With m_max < l_max both codes amplify degrees l > m_max by sqrt((2l+1)/(2m_max+1)) on the way to the grid;
+    fairchem amplifies again on the way back where nnip attenuates. The outputs differ by the fixed factor
+    (2l+1)/(2m_max+1) on those rows, which the SO(2) linear map that always follows absorbs into its weights:
+    the same function class (book/models.md, eSEN)."""
+    L, M, C = L_MAX, 2, 3
+    order = so3.m_order(L, M)
+    factor = lambda l: torch.where(l > M, (2 * l + 1) / (2 * M + 1.0), 1.0).double()  # noqa: E731
+    s2 = factor(so3.degree_index(L)[order])  # (K_m,): the square of the per-direction scale
+    act = so3.SeparableS2Activation(L, M, order=order)
+    x, s = torch.randn(7, len(order), C, dtype=DT), torch.randn(7, C, dtype=DT)
+    y = act(s, x)
+    grid = act.s2.grid
+    y_fairchem = grid.from_mat.to(DT).mul(s2[:, None]) @ torch.nn.functional.silu(grid.to_grid(x))
+    y_fairchem = torch.cat([torch.nn.functional.silu(s).unsqueeze(1), y_fairchem[:, 1:]], dim=1)
+    assert torch.allclose(y_fairchem, y * s2[:, None], atol=1e-12)
+    lin = so3.SO2Linear(C, 5, L, M).double()
+    absorbed = so3.SO2Linear(C, 5, L, M).double()
+    absorbed.load_state_dict(lin.state_dict())
+    with torch.no_grad():
+        absorbed.fc_m0.weight.mul_(factor(torch.arange(L + 1)).repeat_interleave(C))
+        for m, fc in enumerate(absorbed.fc_m, start=1):
+            fc.weight.mul_(factor(torch.arange(m, L + 1)).repeat_interleave(C))
+    assert torch.allclose(lin(y_fairchem), absorbed(y), atol=1e-12)
+
+
+def test_gate_fast_path_equals_reference():
+    order = so3.m_order(L_MAX, 2)
+    gate = so3.GateActivation(L_MAX, 3, degrees=so3.degree_index(L_MAX)[order])
+    x = torch.randn(5, len(order), 3, dtype=DT, requires_grad=True)
+    g = torch.randn(5, L_MAX * 3, dtype=DT, requires_grad=True)
+    w = torch.randn(5, len(order), 3, dtype=DT)
+    fast = [gate(g, x), *torch.autograd.grad((gate(g, x) * w).sum(), (g, x))]
+    with so3.reference_implementation():
+        ref = [gate(g, x), *torch.autograd.grad((gate(g, x) * w).sum(), (g, x))]
+    for a, b in zip(fast, ref):
+        assert torch.allclose(a, b, rtol=0, atol=1e-15)
