@@ -463,7 +463,8 @@ def plot_estimates(frame: pd.DataFrame, title: str | None = None, xlabel: str = 
 
 
 def enable_notebook_display() -> bool:
-    """Let IPython/Jupyter render a :class:`~matplotlib.figure.Figure` that is a cell's value, as PNG.
+    """Let IPython/Jupyter render a :class:`~matplotlib.figure.Figure` that is a cell's value, as PNG, and a
+    :class:`pandas.DataFrame` as an HTML table without its index column.
 
     The figures here are built without pyplot, so the inline backend — which registers this formatter only when
     pyplot is imported — never sees them, and a notebook cell ``fig`` shows ``<Figure size …>`` text instead of the
@@ -483,7 +484,13 @@ def enable_notebook_display() -> bool:
 
     ip.display_formatter.formatters["image/png"].for_type(Figure, functools.partial(print_figure, fmt="png",
                                                                                     base64=True))
+    # tables are read as tables: no DataFrame index column (a reader would take 0, 1, 2 … for data)
+    ip.display_formatter.formatters["text/html"].for_type(pd.DataFrame, _table_html)
     return True
+
+
+def _table_html(df: pd.DataFrame) -> str:
+    return df.to_html(index=False, na_rep="", border=0, classes="dataframe nnip-table")
 
 
 __all__ += ["enable_notebook_display", "panel_row", "tidy_log_axes", "plot_frontiers", "plot_frontier_by_size",

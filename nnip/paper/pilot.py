@@ -1,0 +1,86 @@
+"""The pilot that had to pass before the ``cpu`` preset's budget was spent (issue 10 §2).
+
+Question: can the preset show power laws at all? Criteria, fixed before any run: for the MPNN and eSEN, on the
+first ``fraction`` of every main-study run (a streaming run truncated at D = r·D_max *is* the run on r of the data —
+the stream is a prefix, §4.2 — so the pilot costs nothing beyond the main study's first halves), the loss–compute
+frontier (eq. 4, L∞ = 0, the main study's preparation: first 5 % of steps dropped) must
+
+1. span at least :data:`MIN_DECADES` decades of measured C,
+2. have a 95% bootstrap interval on γ_c (whole runs resampled) narrower than ±:data:`MAX_CI` of γ_c, and
+3. be straight: fitted on the lower 75 % of its log-C range, it predicts the upper 25 % within :data:`MAX_ARE`
+   (mean absolute relative error of the loss; the frontier backtest of Table 1).
+
+Had it failed, the preset (data, ladders, learning rates) would have changed — never the analysis. The page
+``pilot`` reports each criterion computed from the store.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from nnip import figures
+from nnip.paper import main
+from nnip.paper._common import ARCH_LABELS, comparison_table
+
+__all__ = ["ARCHS", "FRACTION", "MIN_DECADES", "MAX_CI", "MAX_ARE", "truncate", "criteria", "fig_pilot"]
+
+ARCHS = ("mpnn", "esen")
+FRACTION = 0.5
+MIN_DECADES = 1.5
+MAX_CI = 0.30
+MAX_ARE = 0.05
+
+
+def truncate(curves: pd.DataFrame, fraction: float = FRACTION) -> pd.DataFrame:
+    """Every run's evaluations up to ``fraction`` of its final ``atoms_seen`` (the run on that fraction of the data)."""
+    end = curves.groupby("run_id")["atoms_seen"].transform("max")
+    return curves[curves["atoms_seen"] <= fraction * end + 1e-9].reset_index(drop=True)
+
+
+def criteria(curves: pd.DataFrame, preset: str, archs=ARCHS, fraction: float = FRACTION
+             ) -> tuple[dict[str, pd.DataFrame], dict[str, main.FitReport], pd.DataFrame]:
+    """``(frontiers, reports, table)``: per arch the frontier and eq. (4) fit on the truncated runs, and one row per
+    arch with the decades of C spanned, γ_c [95% CI], the interval's relative half-width, the backtest ARE and the
+    verdict (pass only if all three criteria hold)."""
+    short = truncate(curves, fraction)
+    fronts, reps, rows = {}, {}, []
+    for arch in archs:
+        front, rep = main.frontier_report(main.prepare(short, preset, arch), main.X_FLOPS, preset)
+        fronts[arch], reps[arch] = front, rep
+        x = front[main.X_FLOPS].to_numpy(float) if len(front) else np.array([])
+        decades = float(np.log10(x.max() / x.min())) if len(x) > 1 else 0.0
+        gamma, ci = rep.value("gamma"), rep.ci("gamma")
+        half = (ci[1] - ci[0]) / 2 / abs(gamma) if ci is not None and gamma else np.nan
+        are = rep.backtest.are if rep.backtest is not None else np.nan
+        checks = {"decades": decades >= MIN_DECADES, "ci": bool(half <= MAX_CI), "straight": bool(are <= MAX_ARE)}
+        failed = [k for k, ok in checks.items() if not ok]
+        rows.append({
+            "architecture": ARCH_LABELS[arch], "runs": int(short.loc[short["arch"] == arch, "run_id"].nunique()),
+            "decades of C": round(decades, 2), "γ_c": gamma, "γ_c 95% CI": ci,
+            "CI half-width / γ_c": half, "backtest ARE": are,
+            "verdict": "pass" if not failed else "FAIL (" + ", ".join(failed) + ")",
+        })
+    table = pd.DataFrame(rows)
+    return fronts, reps, table
+
+
+def fig_pilot(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Figure, pd.DataFrame]:
+    """The pilot frontiers (log–log, eq. 4 fits) and the criteria table."""
+    fronts, reps, table = criteria(curves, preset)
+    fig, axes = figures.panel_row(1, panel_width=6.0, height=4.0)
+    figures.plot_frontiers(fronts, {a: r.estimate for a, r in reps.items()}, x=main.X_FLOPS,
+                           xlabel=main.LABELS[main.X_FLOPS], ylabel=main.LABELS["val_loss"],
+                           labels={a: ARCH_LABELS[a] for a in fronts}, ax=axes[0])
+    axes[0].set_title(f"pilot: first {FRACTION:.0%} of the main-study runs ({preset})")
+    rows = []
+    for _, r in table.iterrows():
+        ci = r["γ_c 95% CI"]
+        rows.append({"quantity": f"{r['architecture']}: γ_c on {FRACTION:.0%} of the data", "ours": r["γ_c"],
+                     "ci": ci if isinstance(ci, tuple) else None,
+                     "backtest_are": None if not np.isfinite(r["backtest ARE"]) else r["backtest ARE"],
+                     "note": f"{r['decades of C']} decades of C (need ≥ {MIN_DECADES}); CI half-width "
+                             f"{r['CI half-width / γ_c']:.0%} of γ_c (need ≤ {MAX_CI:.0%}); backtest ARE need ≤ "
+                             f"{MAX_ARE:.0%}; {r['verdict']}"})
+    return fig, comparison_table(rows)
