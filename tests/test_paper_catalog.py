@@ -27,3 +27,19 @@ def test_book_missing_lists_runs_and_fails(tmp_path, capsys):
     assert book.main(["--preset", "tiny", "--store", str(tmp_path), "--missing"]) == 1
     out = capsys.readouterr().out
     assert "run_id" in out and "main" in out
+
+
+def test_cpu_hours_counts_measured_hours_per_study_and_distinct_runs(tmp_path):
+    from nnip.paper._common import store_path
+    from nnip.runs import RunStore
+
+    rs = RunStore(store_path(tmp_path, "tiny"))
+    main_ids = [c.run_id() for _, s in catalog.specs("tiny", ["main"]) for c in expand(s, "tiny")]
+    for k, run_id in enumerate(main_ids):
+        rs.write_summary(run_id, {"status": "done", "hours": 0.5 + k, "hours_train": 0.25})
+    table = catalog.cpu_hours("tiny", tmp_path, ["main", "fig15-translation"]).set_index("study")
+    assert table.loc["main", "finished"] == table.loc["main", "runs"] == len(main_ids)
+    assert table.loc["main", "cpu_hours"] == pytest.approx(sum(0.5 + k for k in range(len(main_ids))))
+    # fig15 shares no run with main (its MPNNs see absolute positions) and has none finished
+    assert table.loc["fig15-translation", "finished"] == 0 and table.loc["fig15-translation", "cpu_hours"] == 0
+    assert table.loc["all (distinct runs)", "cpu_hours"] == table.loc["main", "cpu_hours"]

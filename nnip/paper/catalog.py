@@ -16,7 +16,7 @@ import pandas as pd
 from nnip.paper import ablations, extras, main, materials, tuning
 from nnip.paper._common import store_path
 
-__all__ = ["STUDIES", "specs", "missing_runs", "train_all"]
+__all__ = ["STUDIES", "specs", "missing_runs", "train_all", "cpu_hours"]
 
 #: name → function(preset) → list of sweep specs, in the order ``train_all`` runs them (cheap, decisive first)
 STUDIES: dict[str, Callable[[str], list[dict]]] = {
@@ -72,3 +72,28 @@ def train_all(preset: str, store="results", names=None, workers: int = 2) -> pd.
                     "trained": int((~res["cached"].fillna(False).astype(bool)).sum()),
                     "failed": int((res["status"] == "failed").sum()), "wall_s": time.monotonic() - t0})
     return pd.DataFrame(out)
+
+
+def cpu_hours(preset: str, store="results", names=None) -> pd.DataFrame:
+    """Measured cost of every study from the store: finished runs, and the hours their processes ran (``hours``:
+    everything from start to end — data loading, set-up, training, evaluation, checkpoints — as recorded in each
+    run's ``summary.json``; ``hours_train``: training steps only). Runs train on one torch thread each, so these are
+    CPU-hours on a CPU preset. A run shared by several studies (the main study's) is counted in each; the last row,
+    ``all (distinct runs)``, counts every run once."""
+    from nnip.runs import RunStore
+    from nnip.sweep import expand
+
+    rs = RunStore(store_path(store, preset))
+    rows, seen = [], {}
+    for name, spec in specs(preset, names):
+        for cfg in expand(spec, preset):
+            s = rs.read_summary(cfg.run_id()) or {}
+            done = s.get("status") in ("done", "failed") and s.get("hours") is not None
+            rec = {"study": name, "run_id": cfg.run_id(), "done": done, "hours": s.get("hours") or 0.0,
+                   "hours_train": s.get("hours_train") or 0.0}
+            rows.append(rec)
+            seen[cfg.run_id()] = rec
+    df = pd.DataFrame(rows + [{**r, "study": "all (distinct runs)"} for r in seen.values()])
+    out = df.groupby("study", sort=False).agg(runs=("run_id", "nunique"), finished=("done", "sum"),
+                                              cpu_hours=("hours", "sum"), train_hours=("hours_train", "sum"))
+    return out.reset_index()
