@@ -13,7 +13,8 @@ check, from an empty store).
 
 Steps: (1, ``--train``/tiny only) datasets; (2, ``--train`` only) runs; (3) notebooks into ``book/executed/`` with
 papermill, passing ``preset``, ``store="results"`` (resolved against the project root, so no machine path shows on a
-page) and ``train_missing``; (4) ``jupyter-book build . -W``: ``_build/html/index.html``.
+page) and ``train_missing``, and Fig. 1's image copied to ``book/executed/fig1.png`` for the intro page
+(:func:`intro_figure`); (4) ``jupyter-book build . -W``: ``_build/html/index.html``.
 
 ``--only-data`` stops after step 1; ``--notebooks fig5,table1`` executes a subset.
 """
@@ -66,6 +67,37 @@ def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir:
     return done
 
 
+#: our Fig. 1, the intro page's first picture (book/intro.md shows ``executed/fig1.png``)
+INTRO_FIGURE = "fig1.png"
+
+
+def intro_figure(executed: Path) -> Path:
+    """Write the first figure of the executed ``fig1`` notebook (the loss–compute frontiers of the four architectures)
+    to ``executed/fig1.png``, where ``book/intro.md`` shows it. A build that did not execute fig1 (``--notebooks``)
+    keeps the PNG of an earlier build, or, if there is none, writes one that says how to render it."""
+    import base64
+    import json
+
+    out = executed / INTRO_FIGURE
+    nb = executed / "fig1.ipynb"
+    if nb.exists():
+        for cell in json.loads(nb.read_text())["cells"]:
+            for output in cell.get("outputs", []):
+                png = output.get("data", {}).get("image/png")
+                if png:
+                    out.write_bytes(base64.b64decode("".join(png)))
+                    return out
+        raise RuntimeError(f"{nb}: no figure among its outputs; the intro page's Fig. 1 cannot be shown")
+    if not out.exists():
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(8, 1.5))
+        fig.text(0.5, 0.5, "Fig. 1 appears here once fig1 is executed (make book)", ha="center", va="center")
+        executed.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out)
+    return out
+
+
 def build_book() -> Path:
     import shutil
 
@@ -104,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         print(train_all(args.preset, args.store, workers=args.workers).to_string(index=False), flush=True)
     names = args.notebooks.split(",") if args.notebooks else None
     execute_notebooks(args.preset, args.store, names, ROOT / "book" / "executed", train_missing=train)
+    intro_figure(ROOT / "book" / "executed")
     index = build_book()
     print(f"\nbook: {index}")
     return 0
