@@ -122,7 +122,8 @@ _CPU_ARCHS = {
                             extra={"num_layers": 2, "l_max": 2, "m_max": 2, "num_heads": 2, "attn_hidden_channels": 8,
                                    "attn_alpha_channels": 4, "attn_value_channels": 4, "ffn_hidden_channels": 16,
                                    "edge_channels": 16, "num_radial": 32, "cutoff": 6.0, "max_neighbors": 20}),
-    "transformer": _scale([{"d_model": d} for d in (16, 32, 64)], batch_size=16, extra={"num_layers": 2, "num_heads": 2}),
+    "transformer": _scale([{"d_model": d} for d in (8, 16, 32, 64, 128)], batch_size=16,
+                          extra={"num_layers": 2, "num_heads": 2}),
 }
 
 PRESETS: dict[str, Preset] = {
