@@ -182,6 +182,19 @@ def test_missing_forces_names_file_row_and_label_before_training(tmp_path):
     assert str(err.value) == f"{path}, row 7: missing forces label"
 
 
+def test_missing_forces_in_a_separate_validation_file(tmp_path):
+    from nnip.train import TrainConfig
+    from nnip.train._data import load_data
+
+    train, val = tmp_path / "train.aselmdb", tmp_path / "val.aselmdb"
+    write_aselmdb([_molecule(energy=-10.0 - k) for k in range(8)], train)
+    write_aselmdb([_molecule(energy=-5.0 - k, forces=None if k == 1 else True) for k in range(3)], val)
+    cfg = TrainConfig.from_dict({"model": {"name": "mpnn"}, "data": {"source": str(train), "val_source": str(val)}})
+    with pytest.raises(DataError) as err:
+        load_data(cfg.resolved().data)
+    assert str(err.value) == f"{val}, row 1: missing forces label"
+
+
 # --- model configs ------------------------------------------------------------------------------------------
 _WIDTH = {"mpnn": "hidden_dim", "egnn": "hidden_dim", "gemnet_oc": "hidden_dim", "esen": "sphere_channels",
           "equiformer_v2": "sphere_channels", "transformer": "d_model"}

@@ -88,7 +88,7 @@ def load_data(spec, *, max_val: int | None = None, cache: bool | None = None, re
     ds, ident = _read_dataset(spec)
     require_labels(ds, ("energy", "forces"))  # a structure without them: DataError naming file and row, before step 1
     if spec.val_source is not None:
-        val_ds = read(spec.val_source)
+        val_ds = require_labels(read(spec.val_source), ("energy", "forces"))
         train_idx = np.random.default_rng(spec.split_seed).permutation(len(ds))
         val = list(val_ds)
         val_info = {"val_source": str(spec.val_source), "val_id": val_ds.fingerprint()}
