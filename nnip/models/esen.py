@@ -139,8 +139,9 @@ class _EdgeDegreeEmbedding(nn.Module):
         self.l_max, self.channels, self.rescale = cfg.l_max, cfg.sphere_channels, rescale
         self.rad_func = so3.RadialMLP([*edge_dims, (cfg.l_max + 1) * cfg.sphere_channels])
 
-    def forward(self, x_edge, rot_out, dst, num_atoms):
-        m0 = self.rad_func(x_edge).reshape(-1, self.l_max + 1, self.channels)  # (E, L+1, C)
+    def forward(self, x_edge, rot_out, dst, num_atoms, radial_hidden=None):
+        radial = self.rad_func(x_edge) if radial_hidden is None else self.rad_func.forward_from_first(radial_hidden)
+        m0 = radial.reshape(-1, self.l_max + 1, self.channels)  # (E, L+1, C)
         msg = torch.bmm(rot_out[:, :, : self.l_max + 1], m0)  # m = 0 rows come first in m-major order
         return scatter_sum(msg, dst, num_atoms) / self.rescale
 
@@ -162,10 +163,10 @@ class _Edgewise(nn.Module):
         self.conv1 = so3.SO2Convolution(2 * C, H, L, M, edge_dims=edge_dims, extra_m0_channels=extra)
         self.conv2 = so3.SO2Linear(H, C, L, M)
 
-    def forward(self, x, x_edge, rot_in, rot_out, src, dst):
+    def forward(self, x, x_edge, rot_in, rot_out, src, dst, radial_hidden=None):
         msg = torch.cat([x[src], x[dst]], dim=2)  # (E, K, 2C)
         msg = torch.bmm(rot_in, msg)  # (E, K_m, 2C) edge frame, |m| <= m_max, m-major
-        msg, gates = self.conv1(msg, x_edge)  # (E, K_m, H), (E, extra)
+        msg, gates = self.conv1(msg, x_edge, radial_hidden)  # (E, K_m, H), (E, extra)
         msg = self.conv2(self.act(gates, msg))  # (E, K_m, C)
         msg = torch.bmm(rot_out, msg)  # (E, K, C) back to the global frame, times the envelope
         return scatter_sum(msg, dst, x.shape[0])
@@ -198,8 +199,8 @@ class _Block(nn.Module):
         else:
             self.atomwise = _SpectralAtomwise(cfg)
 
-    def forward(self, x, x_edge, rot_in, rot_out, src, dst):
-        x = x + self.edgewise(self.norm1(x), x_edge, rot_in, rot_out, src, dst)
+    def forward(self, x, x_edge, rot_in, rot_out, src, dst, radial_hidden=None):
+        x = x + self.edgewise(self.norm1(x), x_edge, rot_in, rot_out, src, dst, radial_hidden)
         return x + self.atomwise(self.norm2(x))
 
 
@@ -308,9 +309,13 @@ class ESEN(GraphModel):
 
         h0 = self.sphere_embedding(z)  # (n, C)
         x = torch.cat([h0.unsqueeze(1), h0.new_zeros(n, (L + 1) ** 2 - 1, h0.shape[-1])], dim=1)
-        x = x + self.edge_degree_embedding(x_edge, rot_out, dst, n)
-        for block in self.blocks:
-            x = block(x, x_edge, rot_in, rot_out, src, dst)
+        # the first layers of all radial MLPs (they read the same x_edge) as one product; per layer on the reference
+        # path (autocast, FLOP counting: the counted FLOPs stay those of the per-layer code)
+        radial = [self.edge_degree_embedding.rad_func, *(b.edgewise.conv1.rad_func for b in self.blocks)]
+        hidden = (None,) * len(radial) if so3.use_reference(x_edge) else so3.fused_radial_inputs(radial, x_edge)
+        x = x + self.edge_degree_embedding(x_edge, rot_out, dst, n, hidden[0])
+        for block, h in zip(self.blocks, hidden[1:]):
+            x = block(x, x_edge, rot_in, rot_out, src, dst, h)
         x = self.norm(x)
 
         dtype = batch.pos.dtype  # heads may run in bf16 under autocast; reduce and return in the input dtype

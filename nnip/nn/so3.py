@@ -68,8 +68,10 @@ __all__ = [
     "GridMLP",
     "EquivariantRMSNorm",
     "EquivariantLayerNorm",
+    "fused_radial_inputs",
     # the plain code the fast paths are tested against
     "reference_implementation",
+    "use_reference",
 ]
 
 
@@ -142,7 +144,9 @@ def reference_implementation():
         _FORCE_REFERENCE = previous
 
 
-def _use_reference(x: torch.Tensor) -> bool:
+def use_reference(x: torch.Tensor) -> bool:
+    """Whether the plain reference code must run for ``x``: inside :func:`reference_implementation`, under autocast
+    or under a Python dispatch mode (FLOP counting). Models with fast paths of their own branch on it too."""
     return _FORCE_REFERENCE or torch.is_autocast_enabled(x.device.type) or _get_current_dispatch_mode() is not None
 
 
@@ -249,6 +253,22 @@ class RadialMLP(nn.Sequential):
         super().__init__(*layers)
         self.dims = tuple(dims)
 
+    def forward_from_first(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The MLP after its first ``Linear``: ``mlp(x) == mlp.forward_from_first(mlp[0](x))``."""
+        for layer in list(self)[1:]:
+            hidden = layer(hidden)
+        return hidden
+
+
+def fused_radial_inputs(mlps: Sequence[RadialMLP], x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``(mlp[0](x) for mlp in mlps)`` as one product: the first layers of several radial MLPs that read the same
+    edge features (one per layer of a network), for :meth:`RadialMLP.forward_from_first` and the ``radial_hidden``
+    argument of :class:`SO2Convolution`. One ``(E, Σ out)`` product instead of one skinny product per MLP, forward
+    and backward (their weight gradients are ``(out, E) @ (E, in)`` with ``out`` a few channels)."""
+    weight = torch.cat([m[0].weight for m in mlps])
+    bias = torch.cat([m[0].bias for m in mlps])
+    return nn.functional.linear(x, weight, bias).split([m[0].out_features for m in mlps], dim=1)
+
 
 class SO2Linear(nn.Module):
     r"""The SO(2) linear map of eq. (21)–(22) on m-major, ``|m| ≤ m_max`` features (see :func:`m_order`).
@@ -282,7 +302,7 @@ class SO2Linear(nn.Module):
         self.radial_dim = sum(self.sizes) * in_channels
 
     def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None):
-        if _use_reference(x):
+        if use_reference(x):
             return self._forward_reference(x, scale)
         n = x.shape[0]
         c_in, c_out, sizes = self.in_channels, self.out_channels, self.sizes
@@ -360,7 +380,10 @@ class SO2Convolution(SO2Linear):
         super().__init__(in_channels, out_channels, l_max, m_max, extra_m0_channels)
         self.rad_func = RadialMLP([*edge_dims, self.radial_dim])
 
-    def forward(self, x: torch.Tensor, x_edge: torch.Tensor):  # type: ignore[override]
+    def forward(self, x: torch.Tensor, x_edge: torch.Tensor, radial_hidden: torch.Tensor | None = None):  # type: ignore[override]
+        """``radial_hidden``: ``rad_func[0](x_edge)`` if already computed (:func:`fused_radial_inputs`)."""
+        if radial_hidden is not None:
+            return super().forward(x, self.rad_func.forward_from_first(radial_hidden))
         return super().forward(x, self.rad_func(x_edge))
 
 
@@ -409,7 +432,7 @@ class GateActivation(nn.Module):
     def forward(self, gates: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         g = torch.sigmoid(gates).reshape(gates.shape[0], self.l_max, self.channels)
         g = g.index_select(1, self.gate_index)  # (n, K-1, C)
-        if _use_reference(x):
+        if use_reference(x):
             return torch.cat([nn.functional.silu(x[:, :1]), x[:, 1:] * g], dim=1)
         x0, rest = x.split([1, x.shape[1] - 1], dim=1)  # one cat in backward instead of two zero-filled slices
         return torch.cat([nn.functional.silu(x0), rest * g], dim=1)
@@ -559,7 +582,7 @@ class _ChunkedS2SiLU(torch.autograd.Function):
 
 def _s2_silu(grid: S2Grid, x: torch.Tensor, scalars: torch.Tensor | None = None) -> torch.Tensor:
     """``from_grid(silu(to_grid(x)))`` (with ``scalars``: row 0 replaced by ``silu(scalars)``), ``(n, K, C)``."""
-    if _use_reference(x):
+    if use_reference(x):
         y = grid.from_grid(nn.functional.silu(grid.to_grid(x)))
         return y if scalars is None else torch.cat([nn.functional.silu(scalars).unsqueeze(1), y[:, 1:]], dim=1)
     from_mat = grid.from_mat if scalars is None else grid.from_mat[1:]

@@ -268,14 +268,14 @@ def test_reference_runs_under_autocast_and_dispatch_modes():
             return func(*args, **(kwargs or {}))
 
     x = torch.randn(2, 3)
-    assert not so3._use_reference(x)
+    assert not so3.use_reference(x)
     with torch.autocast("cpu", torch.bfloat16):
-        assert so3._use_reference(x)
+        assert so3.use_reference(x)
     with Passthrough():
-        assert so3._use_reference(x)
+        assert so3.use_reference(x)
     with so3.reference_implementation():
-        assert so3._use_reference(x)
-    assert not so3._use_reference(x)
+        assert so3.use_reference(x)
+    assert not so3.use_reference(x)
 
 
 def test_edge_grid_rescaling_differs_from_fairchems_by_a_reparametrisation():
