@@ -245,3 +245,14 @@ def test_one_run_per_arch_frontier_without_backtest():
 def test_empty_architecture_is_skipped(curves):
     fig, table = main.table7(curves[curves["arch"] != "gemnet_oc"], preset="tiny")
     assert main.ARCH_LABELS["gemnet_oc"] not in set(table["architecture"])
+
+
+def test_cpu_lmax_study_is_the_first_five_esen_rungs_on_half_the_stream():
+    from nnip.presets import get
+    from nnip.sweep import expand
+
+    cfgs = expand(main.lmax_spec("cpu"), "cpu")
+    assert sorted({c.model.hparams["l_max"] for c in cfgs}) == [2, 3, 4]
+    widths = [dict(w)["sphere_channels"] for w in get("cpu").archs["esen"].widths[:5]]
+    assert sorted({c.model.hparams["sphere_channels"] for c in cfgs}) == sorted(widths)
+    assert {c.data.fraction for c in cfgs} == {0.5} and len(cfgs) == 15

@@ -22,7 +22,7 @@ __all__ = ["STUDIES", "specs", "missing_runs", "train_all", "cpu_hours"]
 STUDIES: dict[str, Callable[[str], list[dict]]] = {
     "tuning": lambda p: [tuning.tuning_spec(p)],
     "main": lambda p: [main.main_spec("all")],
-    "fig4-lmax": lambda p: [main.LMAX],
+    "fig4-lmax": lambda p: [main.lmax_spec(p)],
     "fig7-symmetry-loss": lambda p: [ablations.symmetry_spec(p)],
     "fig8-9-multi-epoch": lambda p: [ablations.multi_epoch_spec(p, "mpnn", (False, True)),
                                      ablations.multi_epoch_spec(p, "esen", (False,))],

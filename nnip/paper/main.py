@@ -5,7 +5,8 @@ Two studies (sweep specs, :mod:`nnip.sweep`), run at a preset's scale by :func:`
 - :data:`MAIN` — the four paper architectures (MPNN, MC-EGNN, GemNet-OC, eSEN) over the preset's ladder entries,
   single-epoch streaming on the molecular dataset (§3). One run per model size N; ``L(D)`` for ``D < D_max`` is read
   off the run's intermediate evaluations (``atoms_seen``), as the paper does with a schedule-free optimiser (§3.2).
-- :data:`LMAX` — eSEN at ``l_max ∈ {2, 3, 4}`` over the preset's eSEN widths (Fig. 4).
+- :func:`lmax_spec` — eSEN at ``l_max ∈ {2, 3, 4}`` over the preset's first ``lmax_rungs`` eSEN widths on
+  ``lmax_fraction`` of the stream (Fig. 4; the whole ladder and stream unless the preset says otherwise).
 
 Every item returns ``(figure, table)``: a :class:`matplotlib.figure.Figure` and the "paper vs ours" DataFrame
 (:func:`nnip.paper.comparison_table` plus an ``architecture`` column and the paper's 95% interval). Formulas come
@@ -22,9 +23,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,9 +32,10 @@ from matplotlib.figure import Figure
 
 from nnip import figures, scaling
 from nnip.paper._common import ARCH_LABELS, PAPER_ARCHS, comparison_table, notes_left_out, run_study, select_archs
+from nnip.presets import get as get_preset
 
 __all__ = [
-    "FIT", "MAIN", "LMAX", "FitReport", "settings", "main_spec", "main_study", "lmax_study", "prepare",
+    "FIT", "MAIN", "LMAX", "FitReport", "settings", "main_spec", "main_study", "lmax_spec", "lmax_study", "prepare",
     "frontier_report", "sum_power_law_report", "kappa_report", "fig1", "fig2", "fig3", "fig4", "fig5", "fig6",
     "table1", "table7",
 ]
@@ -102,9 +102,21 @@ def main_study(preset: str, store: str = "results", train_missing: bool = True, 
     return run_study(main_spec(archs), preset, store, train_missing)
 
 
+def lmax_spec(preset: str) -> dict[str, Any]:
+    """:data:`LMAX` at ``preset``: the eSEN rungs and stream fraction of ``Preset.lmax_rungs``/``lmax_fraction``
+    (all rungs and the whole stream: the runs at the preset's own ``l_max`` are the main study's, cache hits)."""
+    p = get_preset(preset)
+    if p.lmax_rungs is None and p.lmax_fraction == 1.0:
+        return LMAX
+    entry = p.archs["esen"]
+    widths = [{**entry.extra, **dict(w)} for w in entry.widths[: p.lmax_rungs]]
+    return {**{k: v for k, v in LMAX.items() if k != "archs"}, "models": [{"name": "esen", "hparams": widths}],
+            "fractions": [float(p.lmax_fraction)]}
+
+
 def lmax_study(preset: str, store: str = "results", train_missing: bool = True) -> pd.DataFrame:
-    """Curves of :data:`LMAX` (Fig. 4); the ``l_max`` of the preset's eSEN extra is shared with :data:`MAIN`."""
-    return run_study(LMAX, preset, store, train_missing)
+    """Curves of :func:`lmax_spec` (Fig. 4)."""
+    return run_study(lmax_spec(preset), preset, store, train_missing)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -129,8 +141,7 @@ def prepare(curves: pd.DataFrame, preset: str, arch: str | None = None) -> pd.Da
     if df.empty:
         return df.assign(**{X_FLOPS: [], X_MODEL: [], X_HOURS: []})
     kappa = _kappa_hat(df)
-    # the frontier/plan preparation of nnip.scaling: sort by step, drop the first steps, EMA (private there)
-    df = scaling._prepare_curves(df, "atoms_seen", "val_loss", cfg["drop_first"], cfg["ema"].get(arch), "run_id")
+    df = scaling.prepare_curves(df, "atoms_seen", "val_loss", cfg["drop_first"], cfg["ema"].get(arch), "run_id")
     df[X_FLOPS] = df["flops"].astype(float) / scaling.PFLOP
     df[X_MODEL] = 3.0 * kappa * df["params"].astype(float) * df["atoms_seen"].astype(float) / scaling.PFLOP
     df[X_HOURS] = df[wall].astype(float) / 3600.0 * cfg["wall_factor"].get(arch, 1.0)
@@ -153,81 +164,18 @@ def _kappa_hat(df: pd.DataFrame) -> float:
         return math.nan
 
 
-@dataclass(frozen=True)
-class FitReport:
-    """One fit with its bootstrap interval and backtest, or the reason why not.
-
-    ``estimate`` is the fit on all points (``None`` when :mod:`nnip.scaling` rejected the data); ``values`` its
-    parameters plus derived quantities; ``cis`` the 95% percentile intervals over ``n_boot`` run resamples;
-    ``backtest`` the held-out extrapolation check; ``notes`` what could not be done and why.
-    """
-
-    estimate: Any = None
-    values: Mapping[str, float] = field(default_factory=dict)
-    cis: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    backtest: scaling.Backtest | None = None
-    notes: tuple[str, ...] = ()
-    data: pd.DataFrame | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.estimate is not None
-
-    def value(self, name: str) -> float:
-        return float(self.values.get(name, math.nan))
-
-    def ci(self, name: str) -> tuple[float, float] | None:
-        return self.cis.get(name)
-
-    @property
-    def note(self) -> str:
-        return "; ".join(self.notes)
-
-
-def _quantities(fit: Any, derived: Callable[[Any], Mapping[str, float]] | None) -> dict[str, float]:
-    q = dict(fit.params()) if hasattr(fit, "params") else {"kappa": fit.kappa, "r2": fit.r2}
-    if derived is not None:
-        q.update(derived(fit))
-    return q
+#: One fit with its bootstrap interval and backtest, or the reason why not (:class:`nnip.scaling.Report`).
+FitReport = scaling.Report
 
 
 def _report(fit_fn: Callable[[pd.DataFrame], Any], data: pd.DataFrame, preset: str,
             derived: Callable[[Any], Mapping[str, float]] | None = None,
             backtest_kw: Mapping[str, Any] | None = None) -> FitReport:
-    """Fit ``data`` with ``fit_fn``, bootstrap it over runs and backtest it; what :mod:`nnip.scaling` rejects
-    (``ValueError``: too few points or runs, α = 0 for eq. 7, …) becomes a note instead of a number."""
+    """:func:`nnip.scaling.report` with the preset's bootstrap size and seed (:data:`FIT`); what the fits reject
+    becomes a note "too few runs at this preset (reason)"."""
     cfg = settings(preset)
-    data = data.reset_index(drop=True)
-    try:
-        estimate = fit_fn(data)
-    except ValueError as err:
-        return FitReport(notes=(f"{TOO_FEW} ({err})",), data=data)
-    notes: list[str] = []
-    values = _quantities(estimate, None)
-    if derived is not None:
-        try:
-            values.update(derived(estimate))
-        except ValueError as err:
-            notes.append(f"eq. (6)–(7) undefined ({err})")
-            derived = None
-    cis: dict[str, tuple[float, float]] = {}
-    try:
-        with warnings.catch_warnings():  # degenerate resamples are counted in the note, not warned about
-            warnings.filterwarnings("ignore", message="bootstrap:")
-            boot = scaling.bootstrap(fit_fn, data, n=cfg["n_boot"], seed=cfg["seed"], derived=derived,
-                                     progress=False)
-        cis = {k: boot.ci(k) for k in boot.table.index if np.isfinite(boot.table.loc[k, ["lo", "hi"]]).all()}
-        if boot.n_failed:
-            notes.append(f"{boot.n_failed} of {boot.n} bootstrap resamples degenerate (skipped)")
-    except ValueError as err:
-        notes.append(f"no 95% CI, {TOO_FEW} ({err})")
-    bt = None
-    if backtest_kw is not None:
-        try:
-            bt = scaling.backtest(fit_fn, data, **backtest_kw)
-        except ValueError as err:
-            notes.append(f"no backtest, {TOO_FEW} ({err})")
-    return FitReport(estimate=estimate, values=values, cis=cis, backtest=bt, notes=tuple(notes), data=data)
+    return scaling.report(fit_fn, data, n_boot=cfg["n_boot"], seed=cfg["seed"], backtest=backtest_kw,
+                          derived=derived, too_few=TOO_FEW)
 
 
 def _power_law_on(df: pd.DataFrame, x: str) -> scaling.PowerLaw:
