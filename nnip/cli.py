@@ -1,10 +1,11 @@
-"""``nnip`` command line: ``nnip data|train|sweep|plan ...``.
+"""``nnip`` command line: ``nnip data|train|sweep|fit|plan ...``.
 
 Each subcommand forwards its arguments to the module that owns it, so every command is also a function:
 
 - ``nnip data make xtb-mols --n N --seed S``, ``nnip data stats PATH`` → :func:`nnip.data.registry.make_cli`
 - ``nnip train CONFIG.yaml --set key=value`` → :func:`nnip.train.train_cli`
 - ``nnip sweep SPEC --preset P --executor local|slurm`` → :func:`nnip.sweep.sweep_cli`
+- ``nnip fit STORE --arch A [--x flops|hours] [--out table.csv] [--png fig.png]`` → :func:`nnip.fit.fit_cli`
 - ``nnip plan --arch A --budget-pflops X [--store PATH | --paper]`` → :func:`nnip.scaling.plan_cli`
 
 Bad input (:class:`nnip.errors.UserError`: a missing or malformed file, an unknown key, a bad value, a store that
@@ -22,6 +23,7 @@ COMMANDS = {
     "data": ("nnip.data.registry", "make_cli", "generate or inspect the embedded datasets"),
     "train": ("nnip.train", "train_cli", "train one run from a YAML/JSON config"),
     "sweep": ("nnip.sweep", "sweep_cli", "run a sweep (ladder x data fractions x options) locally or on SLURM"),
+    "fit": ("nnip.fit", "fit_cli", "fit frontier, sum-power-law and compute-optimal allocation to a run store"),
     "plan": ("nnip.scaling", "plan_cli", "compute-optimal N*, D* and predicted loss for a FLOP budget"),
 }
 

@@ -313,7 +313,7 @@ def test_run_study_and_figure_tables_name_the_runs_left_out(tmp_path, monkeypatc
 
 def test_plan_names_the_runs_it_leaves_out():
     from nnip.scaling import plan_from_curves
-    from tests.test_scaling import sum_law_runs
+    from tests.scaling._data import sum_law_runs
 
     df = sum_law_runs(noise=0.01, kappa=5.0)
     summaries = df.groupby("run_id", as_index=False)["params"].first().assign(arch="mpnn", status="done")

@@ -29,25 +29,15 @@ from matplotlib.figure import Figure
 from nnip import scaling
 from nnip.paper._common import ARCH_LABELS, comparison_table, concat_studies, notes_left_out, run_study, store_path
 from nnip.paper.extras import cached_zero_output_loss, tidy_log_axes, try_fit
+from nnip.paper.published import TRIKHA_LAWS, TRIKHA_LR, TRIKHA_TRANSFORMER_PLATEAU
 
 __all__ = ["PAPER_LAWS", "TRANSFORMER_PLATEAU", "ARCHS", "materials_specs", "materials_study", "scaling_points",
            "zero_output_loss", "fit_laws", "figure"]
 
 #: the architectures compared by Trikha et al.
 ARCHS = ("transformer", "equiformer_v2")
-#: Trikha et al.'s fitted laws L = α·X^{−β}: X = D (training structures), P (parameters) or C (FLOPs). The summary
-#: writes the transformer's data law as "77.1·N^−0.052"; it is the dataset-scaling result.
-PAPER_LAWS = {
-    ("equiformer_v2", "D"): {"alpha": 64.7, "beta": 0.242},
-    ("transformer", "D"): {"alpha": 77.1, "beta": 0.052},
-    ("equiformer_v2", "P"): {"alpha": 776.0, "beta": 0.383},
-    ("transformer", "P"): {"alpha": 175.0, "beta": 0.120},
-    ("equiformer_v2", "C"): {"alpha": 4.99e5, "beta": 0.339},
-}
-#: "most transformers plateau at a validation loss of 40 [...] by setting the forces to 0"; learning only beyond 1e15
-TRANSFORMER_PLATEAU = {"loss": 40.0, "below_flops": 1e15}
-#: Trikha et al.'s optimiser: AdamW, cosine decay from a peak lr of 6e-4, fixed across model sizes (no μP)
-PAPER_LR = 6e-4
+#: Trikha et al.'s published laws, transformer plateau and learning rate (:mod:`nnip.paper.published`)
+PAPER_LAWS, TRANSFORMER_PLATEAU, PAPER_LR = TRIKHA_LAWS, TRIKHA_TRANSFORMER_PLATEAU, TRIKHA_LR
 
 _AXES = {"D": ("n_train", "training structures D"), "P": ("params", "parameters P"), "C": ("flops", "compute C [FLOPs]")}
 _COLORS = {"equiformer_v2": "C0", "transformer": "C3"}

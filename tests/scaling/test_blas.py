@@ -1,0 +1,10 @@
+"""nnip.scaling._blas: single-threaded OpenBLAS around the fits."""
+
+from nnip.scaling import _blas
+
+
+def test_single_threaded_blas_restores_thread_counts():
+    before = [get() for get, _ in _blas._openblas_thread_controls()]
+    with _blas._single_threaded_blas():
+        assert all(get() == 1 for get, _ in _blas._openblas_thread_controls())
+    assert [get() for get, _ in _blas._openblas_thread_controls()] == before
