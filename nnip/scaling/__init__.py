@@ -42,8 +42,6 @@ __all__ = [
     "fit_kappa", "Backtest", "backtest", "Report", "report", "select_runs", "plan", "plan_from_curves", "plan_cli",
 ]
 
-_prepare_curves = prepare_curves  # the old private name; remove once no caller uses it
-
 _PUBLISHED = ("PAPER", "paper_params")
 
 
