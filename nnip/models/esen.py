@@ -166,8 +166,15 @@ class _Edgewise(nn.Module):
     def forward(self, x, x_edge, rot_in, rot_out, src, dst, radial_hidden=None):
         msg = torch.cat([x[src], x[dst]], dim=2)  # (E, K, 2C)
         msg = torch.bmm(rot_in, msg)  # (E, K_m, 2C) edge frame, |m| <= m_max, m-major
-        msg, gates = self.conv1(msg, x_edge, radial_hidden)  # (E, K_m, H), (E, extra)
-        msg = self.conv2(self.act(gates, msg))  # (E, K_m, C)
+        if isinstance(self.act, so3.GateActivation) and not so3.use_reference(msg):
+            # conv1 -> gate -> conv2 on m-blocks: no cat/split (and no gathered gates) between them; same function
+            parts, gates = self.conv1.forward_parts(
+                self.conv1.split_parts(msg), self.conv1.radial_scale(x_edge, radial_hidden)
+            )
+            msg = torch.cat(self.conv2.forward_parts(self.act.forward_parts(gates, parts))[0], dim=1)
+        else:
+            msg, gates = self.conv1(msg, x_edge, radial_hidden)  # (E, K_m, H), (E, extra)
+            msg = self.conv2(self.act(gates, msg))  # (E, K_m, C)
         msg = torch.bmm(rot_out, msg)  # (E, K, C) back to the global frame, times the envelope
         return scatter_sum(msg, dst, x.shape[0])
 

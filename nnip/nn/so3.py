@@ -304,11 +304,21 @@ class SO2Linear(nn.Module):
     def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None):
         if use_reference(x):
             return self._forward_reference(x, scale)
-        n = x.shape[0]
+        out, extra = self.forward_parts(self.split_parts(x), scale)
+        y = torch.cat(out, dim=1)
+        return (y, extra) if self.extra_m0_channels else y
+
+    def split_parts(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The m-blocks of an m-major feature (views): ``(n, l_max+1, C)`` for ``m = 0``, ``(n, 2 n_m, C)`` after."""
+        return x.split([self.sizes[0], *(2 * n_m for n_m in self.sizes[1:])], dim=1)
+
+    def forward_parts(self, rows, scale: torch.Tensor | None = None) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """:meth:`forward` on m-blocks (:meth:`split_parts`), returning the output's m-blocks and the extra ``m = 0``
+        outputs (``None`` without them): lets consecutive edge-frame layers skip the cat/split between them."""
+        n = rows[0].shape[0]
         c_in, c_out, sizes = self.in_channels, self.out_channels, self.sizes
         # one split each (views; a single cat in backward) instead of a slice per order: the backward of every
         # slice zero-fills and accumulates a gradient of the whole input
-        rows = x.split([sizes[0], *(2 * n_m for n_m in sizes[1:])], dim=1)
         scales = scale.split([n_m * c_in for n_m in sizes], dim=1) if scale is not None else (None,) * len(sizes)
         x0 = rows[0].reshape(n, sizes[0] * c_in)
         if scales[0] is not None:
@@ -326,8 +336,7 @@ class SO2Linear(nn.Module):
             w_r, w_i = fc.weight.split(n_m * c_out, dim=0)
             w = torch.cat([torch.cat([w_r, -w_i], dim=1), torch.cat([w_i, w_r], dim=1)], dim=0)
             out.append((xm @ w.T).reshape(n, 2 * n_m, c_out))
-        y = torch.cat(out, dim=1)
-        return (y, extra) if self.extra_m0_channels else y
+        return out, extra
 
     def _forward_reference(self, x: torch.Tensor, scale: torch.Tensor | None = None):
         """The plain implementation (slices, one product per ``±m`` pair): the function :meth:`forward` computes."""
@@ -382,9 +391,13 @@ class SO2Convolution(SO2Linear):
 
     def forward(self, x: torch.Tensor, x_edge: torch.Tensor, radial_hidden: torch.Tensor | None = None):  # type: ignore[override]
         """``radial_hidden``: ``rad_func[0](x_edge)`` if already computed (:func:`fused_radial_inputs`)."""
+        return super().forward(x, self.radial_scale(x_edge, radial_hidden))
+
+    def radial_scale(self, x_edge: torch.Tensor, radial_hidden: torch.Tensor | None = None) -> torch.Tensor:
+        """The per-edge input scaling ``(n, radial_dim)`` (for :meth:`forward_parts`)."""
         if radial_hidden is not None:
-            return super().forward(x, self.rad_func.forward_from_first(radial_hidden))
-        return super().forward(x, self.rad_func(x_edge))
+            return self.rad_func.forward_from_first(radial_hidden)
+        return self.rad_func(x_edge)
 
 
 class SO3Linear(nn.Module):
@@ -436,6 +449,18 @@ class GateActivation(nn.Module):
             return torch.cat([nn.functional.silu(x[:, :1]), x[:, 1:] * g], dim=1)
         x0, rest = x.split([1, x.shape[1] - 1], dim=1)  # one cat in backward instead of two zero-filled slices
         return torch.cat([nn.functional.silu(x0), rest * g], dim=1)
+
+    def forward_parts(self, gates: torch.Tensor, parts) -> list[torch.Tensor]:
+        """The gate on the m-blocks of an m-major edge feature (:meth:`SO2Linear.forward_parts`: degrees ``0 … l_max``
+        for ``m = 0``, then ``m … l_max`` twice for each ``m > 0``): each block multiplies a slice of the gates by
+        broadcasting, with no gather of the gates to every row and no cat. Same values as :meth:`forward`."""
+        n, L, C = gates.shape[0], self.l_max, self.channels
+        g = torch.sigmoid(gates).reshape(n, L, C)
+        x0, rest = parts[0].split([1, L], dim=1)
+        out = [torch.cat([nn.functional.silu(x0), rest * g], dim=1)]
+        for m, part in enumerate(parts[1:], start=1):
+            out.append((part.reshape(n, 2, L - m + 1, C) * g[:, None, m - 1 :]).reshape(n, 2 * (L - m + 1), C))
+        return out
 
 
 @contextlib.contextmanager

@@ -315,3 +315,29 @@ def test_gate_fast_path_equals_reference():
         ref = [gate(g, x), *torch.autograd.grad((gate(g, x) * w).sum(), (g, x))]
     for a, b in zip(fast, ref):
         assert torch.allclose(a, b, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("m_max", [0, 2, L_MAX])
+def test_gate_and_so2_on_m_blocks_equal_the_whole_tensor_path(m_max):
+    """SO2Linear.forward_parts -> GateActivation.forward_parts -> SO2Linear.forward_parts (no cat/split between
+    them) computes SO2Linear -> GateActivation -> SO2Linear: values exactly, gradients to round-off."""
+    order = so3.m_order(L_MAX, m_max)
+    conv1 = so3.SO2Linear(3, 4, L_MAX, m_max, extra_m0_channels=L_MAX * 4).double()
+    conv2 = so3.SO2Linear(4, 2, L_MAX, m_max).double()
+    gate = so3.GateActivation(L_MAX, 4, degrees=so3.degree_index(L_MAX)[order])
+    x = torch.randn(6, len(order), 3, dtype=DT, requires_grad=True)
+    w = torch.randn(6, len(order), 2, dtype=DT)
+
+    def whole():
+        y, gates = conv1(x)
+        return conv2(gate(gates, y))
+
+    def blocks():
+        parts, gates = conv1.forward_parts(conv1.split_parts(x))
+        return torch.cat(conv2.forward_parts(gate.forward_parts(gates, parts))[0], dim=1)
+
+    params = [x, *conv1.parameters(), *conv2.parameters()]
+    a, b = whole(), blocks()
+    assert torch.equal(a, b)
+    for ga, gb in zip(torch.autograd.grad((a * w).sum(), params), torch.autograd.grad((b * w).sum(), params)):
+        assert torch.allclose(ga, gb, rtol=1e-13, atol=1e-14)
