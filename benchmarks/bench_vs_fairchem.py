@@ -1,0 +1,191 @@
+"""nnip's eSEN against fairchem-core's ``eSCNMDBackbone``: training throughput and peak memory, same architecture.
+
+Table-5 eSEN (l_max 4, m_max 2, 12 layers, hidden 32, edge channels = sphere channels C, 136 Gaussians, 100
+elements, grid feed-forward, the activation of ``--act``: ``s2`` by default as in issue 11, or ``gate``, eSEN's and
+the cpu book's default) at C in ``--channels``. One step = forward with direct forces (linear energy head, fairchem's
+``SO3_Linear(C, 1, lmax=1)`` force head in both) + energy and force MSE + backward + AdamW, on one batch of
+``--molecules`` organic molecules (the embedded ``xtb-mols`` tiny set; ethanol/acac frames if it cannot be had) with
+nnip's neighbour list (cutoff 6 Å, 30 neighbours) given to both models (fairchem with ``otf_graph=False``).
+
+Every (implementation, C) runs in its own process (``--repeats`` times, the implementations alternating, so that a
+busy machine loads both alike); a process reports atoms/s of its fastest of ``--steps`` timed steps after
+``--warmup`` steps (the least disturbed by other work on a shared machine; the mean is printed per process too) and
+its peak resident set (``ru_maxrss``: imports, model, data, optimiser and the step). The table prints nnip/fairchem
+ratios of the medians over processes, measured in the same run.
+
+Runs only where ``fairchem`` imports (a scratch venv outside the project: see benchmarks/README.md); fairchem is
+never an nnip requirement and none of its code is used by nnip.
+
+    /work/scratch/fairchem-venv/bin/python benchmarks/bench_vs_fairchem.py [--channels 4,8,16] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+TABLE5 = dict(num_layers=12, l_max=4, m_max=2, hidden_channels=32, num_radial=136, num_elements=100)
+
+
+def _fairchem_available() -> bool:
+    try:
+        import fairchem.core.models.uma.escn_md  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# --- one process: one implementation at one C ------------------------------------------------------------------
+def _batch(n_molecules: int):
+    from bench_models import load_molecules
+
+    from nnip.data.batch import collate
+
+    molecules, source = load_molecules("auto")
+    chunk = [molecules[i % len(molecules)] for i in range(n_molecules)]
+    b = collate(chunk, cutoff=6.0, max_neighbors=30)
+    sigma = b.forces.pow(2).mean().sqrt()
+    return b.replace(energy=(b.energy - b.energy.mean()) / sigma, forces=b.forces / sigma), source
+
+
+class _FairchemData(dict):
+    """The ``AtomicData`` keys ``eSCNMDBackbone.forward`` reads (``get`` with a ``default`` keyword)."""
+
+    def get(self, key, default=None):
+        return super().get(key, default)
+
+
+def _fairchem_model(C: int, act: str):
+    from fairchem.core.models.uma.escn_md import eSCNMDBackbone, Linear_Energy_Head, Linear_Force_Head
+
+    backbone = eSCNMDBackbone(
+        max_num_elements=TABLE5["num_elements"], sphere_channels=C, lmax=TABLE5["l_max"], mmax=TABLE5["m_max"],
+        grid_resolution=None, otf_graph=False, max_neighbors=30, cutoff=6.0, edge_channels=C,
+        num_distance_basis=TABLE5["num_radial"], direct_forces=True, regress_forces=True,
+        num_layers=TABLE5["num_layers"], hidden_channels=TABLE5["hidden_channels"], norm_type="rms_norm_sh",
+        act_type=act, ff_type="grid", use_dataset_embedding=False,
+    )  # fmt: skip
+    heads = torch.nn.ModuleList([Linear_Energy_Head(backbone), Linear_Force_Head(backbone)])
+    model = torch.nn.ModuleList([backbone, heads])
+
+    def forward(b):
+        data = _FairchemData(
+            pos=b.pos, atomic_numbers=b.atomic_numbers, batch=b.batch, natoms=b.natoms, cell=b.cell, pbc=b.pbc,
+            edge_index=b.edge_index, cell_offsets=b.cell_shift, nedges=torch.bincount(b.batch[b.edge_index[1]],
+            minlength=b.num_graphs), charge=b.charge, spin=b.spin,
+        )  # fmt: skip
+        emb = backbone(data)
+        return {"energy": heads[0](data, emb)["energy"], "forces": heads[1](data, emb)["forces"]}
+
+    return model, forward
+
+
+def _nnip_model(C: int, act: str):
+    from nnip.models import build_model
+
+    model = build_model("esen", sphere_channels=C, act_type=act, **TABLE5)
+    return model, model
+
+
+def worker(impl: str, C: int, args) -> dict:
+    torch.set_num_threads(args.threads)
+    batch, source = _batch(args.molecules)
+    torch.manual_seed(0)
+    model, forward = (_nnip_model if impl == "nnip" else _fairchem_model)(C, args.act)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step():
+        out = forward(batch)
+        loss = (out["energy"] - batch.energy).pow(2).mean() + (out["forces"] - batch.forces).pow(2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    for _ in range(args.warmup):
+        step()
+    times = []
+    for _ in range(args.steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return {
+        "impl": impl, "C": C, "atoms_per_s": batch.num_atoms / min(times),
+        "atoms_per_s_mean": batch.num_atoms * len(times) / sum(times),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "params": sum(p.numel() for p in model.parameters()), "atoms": batch.num_atoms,
+        "edges": batch.num_edges, "data": source,
+    }  # fmt: skip
+
+
+# --- driver ----------------------------------------------------------------------------------------------------
+def _run_worker(impl: str, C: int, args) -> dict:
+    cmd = [sys.executable, __file__, "--worker", impl, "--channels", str(C), "--threads", str(args.threads),
+           "--steps", str(args.steps), "--warmup", str(args.warmup), "--molecules", str(args.molecules),
+           "--act", args.act]  # fmt: skip
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--channels", default="4,8,16", help="comma-separated sphere (= edge) channels C")
+    p.add_argument("--act", default="s2", choices=("s2", "gate"))
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process (1: stable on a shared box)")
+    p.add_argument("--steps", type=int, default=3, help="timed steps per process; atoms/s of its fastest step")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=1, help="processes per (implementation, C), alternating")
+    p.add_argument("--molecules", type=int, default=64)
+    p.add_argument("--worker", choices=("nnip", "fairchem"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker, int(args.channels), args)))
+        return 0
+    if not _fairchem_available():
+        print("skipped: fairchem-core is not importable here (see benchmarks/README.md for its scratch venv)")
+        return 0
+    import fairchem.core
+
+    print(f"# torch {torch.__version__}, fairchem-core {getattr(fairchem.core, '__version__', '?')}, "
+          f"threads {args.threads}, act {args.act}, {args.steps} timed + {args.warmup} warm-up steps per process, "
+          f"{args.repeats} process(es) per implementation and C, load average {os.getloadavg()[0]:.1f} at start")  # fmt: skip
+    rows = []
+    for C in (int(c) for c in args.channels.split(",")):
+        runs: dict[str, list[dict]] = {"nnip": [], "fairchem": []}
+        for k in range(args.repeats):
+            for impl in (("nnip", "fairchem") if k % 2 == 0 else ("fairchem", "nnip")):
+                r = _run_worker(impl, C, args)
+                runs[impl].append(r)
+                print(f"#   C={C} {impl:<8} {r['atoms_per_s']:8.1f} atoms/s (best step; mean {r['atoms_per_s_mean']:.1f})"
+                      f"  peak RSS {r['peak_rss_mib']:.0f} MiB  load {os.getloadavg()[0]:.1f}", flush=True)
+        med = {i: {key: statistics.median(r[key] for r in rs) for key in ("atoms_per_s", "peak_rss_mib")}
+               for i, rs in runs.items()}  # fmt: skip
+        first = runs["nnip"][0]
+        rows.append((C, first, runs["fairchem"][0]["params"], med))
+    print(f"# batch: {rows[0][1]['atoms']} atoms, {rows[0][1]['edges']} edges ({rows[0][1]['data']})")
+    header = (f"{'C':>3}{'params nnip':>13}{'fairchem':>10}{'nnip atoms/s':>14}{'fairchem':>10}{'speed ratio':>13}"
+              f"{'peak RSS nnip':>15}{'fairchem':>10}{'RSS ratio':>11}")  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    for C, first, fc_params, med in rows:
+        n, f = med["nnip"], med["fairchem"]
+        print(f"{C:>3}{first['params']:>13,}{fc_params:>10,}{n['atoms_per_s']:>14.1f}{f['atoms_per_s']:>10.1f}"
+              f"{n['atoms_per_s'] / f['atoms_per_s']:>13.2f}{n['peak_rss_mib']:>11.0f} MiB{f['peak_rss_mib']:>6.0f} MiB"
+              f"{n['peak_rss_mib'] / f['peak_rss_mib']:>11.2f}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
