@@ -41,7 +41,8 @@ from typing import Sequence
 import torch
 from e3nn import o3
 from torch import nn
-from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+from nnip.nn._reference import reference_implementation, use_reference
 
 __all__ = [
     # layout
@@ -122,32 +123,6 @@ def m_truncation(l_max: int, m_max: int) -> torch.Tensor:
 def _check_lm(l_max: int, m_max: int) -> None:
     if l_max < 0 or not 0 <= m_max <= l_max:
         raise ValueError(f"need 0 <= m_max <= l_max, got l_max={l_max}, m_max={m_max}")
-
-
-_FORCE_REFERENCE = False
-
-
-@contextlib.contextmanager
-def reference_implementation():
-    """Run the plain reference code of :class:`SO2Linear` and the S² activations inside the block (tests).
-
-    The fast paths (one ``split`` instead of slices; the chunked, recomputing S² activation) compute the same
-    function to round-off; the reference is also what runs under autocast and under a Python dispatch mode —
-    :func:`nnip.train.flops.count_flops` counts the model's arithmetic as written plainly, so a step's measured
-    FLOPs do not depend on the fast paths (no backward recomputation, no changed autograd accumulations).
-    """
-    global _FORCE_REFERENCE
-    previous, _FORCE_REFERENCE = _FORCE_REFERENCE, True
-    try:
-        yield
-    finally:
-        _FORCE_REFERENCE = previous
-
-
-def use_reference(x: torch.Tensor) -> bool:
-    """Whether the plain reference code must run for ``x``: inside :func:`reference_implementation`, under autocast
-    or under a Python dispatch mode (FLOP counting). Models with fast paths of their own branch on it too."""
-    return _FORCE_REFERENCE or torch.is_autocast_enabled(x.device.type) or _get_current_dispatch_mode() is not None
 
 
 # ---------------------------------------------------------------------------------------------------------------
