@@ -360,8 +360,8 @@ def fig2(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Any, pd.DataFrame]:
     FLOPs are counted op by op for whole training steps (:mod:`nnip.train.flops`). κ is not a constant of the
     architecture: the per-edge work grows like the width while N grows like its square, so κ falls with width
     towards the dense-layer value (≈ 2 for the MPNN) and rises with the edges per atom of the data — measured in
-    :mod:`nnip.paper.kappa`. At the paper's widths our MPNN has κ ≈ 2.2–2.4 like the paper's 2.33; at CPU widths it
-    is several times larger.
+    :mod:`nnip.paper.kappa`. Along the paper's ladder our MPNN's κ falls from 4.2 to 2.3 (the paper: 2.33); along
+    the CPU ladder it is 13.5 → 3.5.
     """
     archs = _archs_present(curves)
     reps = {a: kappa_report(curves, preset, a) for a in archs}
