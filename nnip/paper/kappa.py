@@ -38,7 +38,7 @@ from nnip.train.flops import kappa
 __all__ = ["MAX_PARAMS", "FILE", "measure", "load", "kappa_table", "fig_kappa_width", "main"]
 
 #: paper-ladder models larger than this are not built (memory and time; the tiny preset only proves the wiring)
-MAX_PARAMS = {"tiny": 1_000_000, "cpu": 20_000_000, "paper": 20_000_000}
+MAX_PARAMS = {"tiny": 250_000, "cpu": 20_000_000, "paper": 20_000_000}
 #: the table's file name inside a preset's run store
 FILE = "kappa_vs_width.csv"
 #: validation structures in the measuring batch
