@@ -20,6 +20,7 @@ the frontier and the two panels of the sum-power-law; :func:`fit_cli` is the com
 from __future__ import annotations
 
 import argparse
+import json
 import functools
 import math
 import sys
@@ -105,7 +106,7 @@ def _allocation(fit: Any, kappa: float) -> dict[str, float]:
 
 
 def fit_store(store: str | Path, arch: str, *, x: str = "flops", n_boot: int = 1000, seed: int = 0,
-              drop_first: float = 0.05, holdout: float = 0.25) -> StoreFit:
+              drop_first: float = 0.05, holdout: float = 0.25, tag: str | None = None) -> StoreFit:
     """Frontier, κ, sum-power-law and compute-optimal allocation of ``arch``'s runs in ``store`` (module docstring).
 
     Args:
@@ -131,6 +132,12 @@ def fit_store(store: str | Path, arch: str, *, x: str = "flops", n_boot: int = 1
     summaries = rs.summaries()
     if summaries.empty:
         raise ValueError(f"store: {store} holds no runs (no runs/<id>/summary.json)")
+    if tag is not None:  # one study of a store that holds several (e.g. the book's: --tag main)
+        tags = summaries["tags"] if "tags" in summaries.columns else pd.Series("", index=summaries.index)
+        keep = tags.fillna("").astype(str).map(lambda t: tag in (json.loads(t) if t.startswith("[") else t.split(",")))
+        if not keep.any():
+            raise ValueError(f"tag: no run of {store} is tagged {tag!r}")
+        summaries = summaries[keep]
     with warnings.catch_warnings():  # the runs left out are returned, and printed by the command
         warnings.filterwarnings("ignore", message="fit: left")
         df, excluded, _ = scaling.select_runs(rs.curves(), summaries, arch, what="fit")
@@ -216,12 +223,13 @@ def fit_cli(argv: list[str] | None = None) -> int:
     ap.add_argument("--drop-first", type=float, default=0.05, help="fraction of each run's steps dropped (0.05)")
     ap.add_argument("--out", help="write the table as CSV here")
     ap.add_argument("--png", help="write the figure as PNG here")
+    ap.add_argument("--tag", help="only the runs carrying this tag (a study of a store that holds several: main)")
     args = ap.parse_args(argv)
     try:
         if args.n_boot < 1:
             raise ValueError(f"n_boot: must be >= 1, got {args.n_boot}")
         result = fit_store(args.store, args.arch, x=args.x, n_boot=args.n_boot, seed=args.seed,
-                           drop_first=args.drop_first)
+                           drop_first=args.drop_first, tag=args.tag)
         print(_format(result))
         for path in (args.out, args.png):
             if path:

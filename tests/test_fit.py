@@ -26,7 +26,8 @@ def _store(root, n_runs=6, pts=12, noise=0.01, failed=True):
     for run_id, arch, N in runs:
         N = float(N)
         store.write_config(run_id, {"config": {"model": {"name": arch}}})
-        store.write_summary(run_id, {"run_id": run_id, "status": "done", "arch": arch, "params": N})
+        store.write_summary(run_id, {"run_id": run_id, "status": "done", "arch": arch, "params": N,
+                                     "tags": ["main"] if run_id != "m0" else ["tuning"]})
         store.start_curve(run_id, COLUMNS)
         for k, D in enumerate(np.geomspace(1e6, 1e8, pts)):
             L = (TRUE["A"] * N ** -TRUE["alpha"] + TRUE["B"] * D ** -TRUE["beta"]) * np.exp(noise * rng.standard_normal())
@@ -98,3 +99,14 @@ def test_fit_user_errors_are_one_line_exit_2(tmp_path, capsys, args, match):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("nnip fit: error: ")
     assert pd.Series([err]).str.contains(match, regex=True).all() or match in err
+
+
+def test_fit_tag_selects_one_study_of_a_shared_store(tmp_path):
+    """``--tag main`` leaves out runs of other studies (here m0, tagged "tuning"); an unknown tag is a user error."""
+    _store(tmp_path)
+    everything = fit_store(tmp_path, "mpnn", n_boot=5)
+    main_only = fit_store(tmp_path, "mpnn", n_boot=5, tag="main")
+    assert main_only.points["run_id"].nunique() == everything.points["run_id"].nunique() - 1
+    assert "m0" not in set(main_only.points["run_id"])
+    with pytest.raises(ValueError, match="tag: no run of .* is tagged 'fig99'"):
+        fit_store(tmp_path, "mpnn", n_boot=5, tag="fig99")
