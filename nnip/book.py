@@ -63,8 +63,24 @@ def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir:
             cwd=str(ROOT / "notebooks"),
             progress_bar=False, kernel_name="python3",
         )
+        show_only_injected_parameters(out)
         done.append(out)
     return done
+
+
+def show_only_injected_parameters(path: Path) -> None:
+    """Tag the notebook's own ``parameters`` cell ``remove-cell`` when papermill injected the values it ran with:
+    the page then shows one parameters cell, the true one (jupyter-book drops ``remove-cell`` cells)."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    tags = [set(c.get("metadata", {}).get("tags", [])) for c in nb.cells]
+    if not any("injected-parameters" in t for t in tags):
+        return
+    for cell, t in zip(nb.cells, tags):
+        if "parameters" in t and "remove-cell" not in t:
+            cell.setdefault("metadata", {})["tags"] = [*cell["metadata"].get("tags", []), "remove-cell"]
+    nbformat.write(nb, str(path))
 
 
 #: our Fig. 1, the intro page's first picture (book/intro.md shows ``executed/fig1.png``)

@@ -35,6 +35,7 @@ Fixed before any `cpu` result was seen; they are never tuned to the results.
 from __future__ import annotations
 
 import math
+import textwrap
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -373,15 +374,17 @@ def figure(card: pd.DataFrame):
     in a coloured box."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, 0.3 * len(card) + 0.4), layout="constrained")
+    # drawn at about the page's width (7 in), so its text is not scaled down when the book shows it
+    fig = Figure(figsize=(7.0, 0.46 * len(card) + 0.4), layout="constrained")
     ax = fig.add_subplot()
     ax.set_axis_off()
     ax.set(xlim=(0, 1), ylim=(len(card) - 0.5, -0.5))
     for i, row in enumerate(card.itertuples(index=False)):
-        claim = row.claim.split(": ")[0]
-        ax.text(0.0, i, claim if len(claim) <= 80 else claim[:79] + "…", va="center", fontsize=9)
-        ax.text(0.66, i, row.source, va="center", fontsize=8, color="0.35")
-        ax.text(0.855, i, row.verdict, va="center", fontsize=9,
+        claim = textwrap.shorten(row.claim.split(": ")[0], 96, placeholder="…")
+        ax.text(0.0, i, textwrap.fill(claim, 48), va="center", fontsize=10, linespacing=1.1)
+        source = textwrap.shorten(str(row.source), 40, placeholder="…")
+        ax.text(0.585, i, textwrap.fill(source, 22), va="center", fontsize=8.5, color="0.35", linespacing=1.1)
+        ax.text(0.80, i, row.verdict, va="center", fontsize=10,
                 bbox={"boxstyle": "round", "facecolor": _COLOURS.get(row.verdict, "white"), "edgecolor": "0.6"})
     return fig
 

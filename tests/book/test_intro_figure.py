@@ -56,3 +56,22 @@ def test_intro_page_shows_fig1_first_and_points_to_the_scorecard():
     images = re.findall(r"```\{(?:figure|image)\}\s*(\S+)|!\[[^\]]*\]\(([^)]+)\)", text)
     assert images and images[0][0] == f"executed/{book.INTRO_FIGURE}"
     assert "{doc}`executed/scorecard`" in text
+
+
+def test_only_the_injected_parameters_cell_is_shown(tmp_path):
+    """A page shows the parameters it ran with (papermill's injected cell), not the notebook's defaults as well."""
+    import nbformat
+
+    from nnip.book import show_only_injected_parameters
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('preset = "cpu"', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell('preset = "tiny"', metadata={"tags": ["injected-parameters"]}),
+                nbformat.v4.new_code_cell("x = 1")]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, str(path))
+    show_only_injected_parameters(path)
+    tags = [c.metadata.get("tags", []) for c in nbformat.read(str(path), as_version=4).cells]
+    assert tags == [["parameters", "remove-cell"], ["injected-parameters"], []]
+    show_only_injected_parameters(path)  # idempotent
+    assert [c.metadata.get("tags", []) for c in nbformat.read(str(path), as_version=4).cells] == tags
