@@ -69,10 +69,10 @@ def _read_dataset(spec):
     return ds, ident
 
 
-def _groups(ds, key: str) -> np.ndarray:
+def _groups(ds, key: str, fingerprint: str) -> np.ndarray:
     """Group ids of every structure (:func:`nnip.data.splits.group_ids`), cached on disk by the dataset's content
     hash: reading ``info`` of 100,000 rows takes seconds, and every run of a study needs the same split."""
-    path = cache_dir() / "groups" / f"{ds.fingerprint()}-{len(ds)}-{key}.npy"
+    path = cache_dir() / "groups" / f"{fingerprint}-{len(ds)}-{key}.npy"
     if path.exists():
         return np.load(path)
     groups = group_ids(ds, key)
@@ -86,6 +86,7 @@ def _groups(ds, key: str) -> np.ndarray:
 def load_data(spec, *, max_val: int | None = None, cache: bool | None = None, regime: str = "stream") -> LoadedData:
     """Read, split (seeded), select the fraction r and fit the normaliser on the training split."""
     ds, ident = _read_dataset(spec)
+    fingerprint = ds.fingerprint()  # content hash: the run's dataset id and the group-id cache key (hashed once)
     require_labels(ds, ("energy", "forces"))  # a structure without them: DataError naming file and row, before step 1
     if spec.val_source is not None:
         val_ds = require_labels(read(spec.val_source), ("energy", "forces"))
@@ -94,7 +95,7 @@ def load_data(spec, *, max_val: int | None = None, cache: bool | None = None, re
         val_info = {"val_source": str(spec.val_source), "val_id": val_ds.fingerprint()}
     else:
         key = spec.group_key
-        groups = _groups(ds, key) if key is not None else None
+        groups = _groups(ds, key, fingerprint) if key is not None else None
         train_idx, val_idx = split(len(ds), val_fraction=spec.val_fraction, n_val=spec.n_val, seed=spec.split_seed,
                                    groups=groups)
         val = _Subset(ds, val_idx)
@@ -116,7 +117,7 @@ def load_data(spec, *, max_val: int | None = None, cache: bool | None = None, re
     has_stress = "stress" in labels_of(head[0]) and all("stress" in labels_of(a) for a in val[:1])
     info = {
         "id": ident,
-        "hash": ds.fingerprint(),
+        "hash": fingerprint,
         "n_structures": len(ds),
         "n_train_max": int(len(train_idx)),
         "n_train": int(len(sub)),
