@@ -252,9 +252,9 @@ class Pairs:
 
     def pad(self, x: torch.Tensor) -> torch.Tensor:
         """``(T, ...) -> (n_out, kmax, ...)``, zero-padded dense layout of each output's inputs."""
-        out = x.new_zeros((self.n_out, self.kmax) + tuple(x.shape[1:]))
-        out[self.out, self.inner] = x
-        return out
+        rest = tuple(x.shape[1:])
+        flat = x.new_zeros((self.n_out * self.kmax,) + rest).index_copy(0, self.out * self.kmax + self.inner, x)
+        return flat.view((self.n_out, self.kmax) + rest)  # index_copy: its backward is one index_select
 
 
 def pairs_by_key(key_out: torch.Tensor, key_in: torch.Tensor, num_keys: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -359,14 +359,14 @@ class TripletInteraction(nn.Module):
     def forward(self, x, rbf, cbf, pairs: Pairs, id_swap, expand_idx=None, agg=None):
         x = self.dense_ba(x)  # (E_in | N, d_in)
         if expand_idx is not None:
-            x = x[expand_idx]  # atoms -> edges
+            x = x.index_select(0, expand_idx)  # atoms -> edges
         x = self.scale_rbf(x * self.mlp_rbf(rbf))
-        x = self.down_projection(x)[pairs.inp]  # (T, d_trip_in)
+        x = self.down_projection(x).index_select(0, pairs.inp)  # (T, d_trip_in)
         x = self.scale_cbf_sum(self.bilinear(cbf[0], cbf[1], x, pairs, agg))  # (E_out | N, d_trip_out)
         if self.symmetric:
-            return (self.up_projection_ca(x) + self.up_projection_ac(x)[id_swap]) * INV_SQRT2
+            return (self.up_projection_ca(x) + self.up_projection_ac(x).index_select(0, id_swap)) * INV_SQRT2
         if self.swap_output:
-            x = x[id_swap]
+            x = x.index_select(0, id_swap)
         return self.up_projection_ca(x)
 
 
@@ -389,11 +389,11 @@ class QuadrupletInteraction(nn.Module):
     def forward(self, m, rbf, cir, sbf, q: Quadruplets, id_swap):
         x = self.dense_db(m)  # (E, d_edge)
         x = self.scale_rbf(x * self.mlp_rbf(rbf))
-        x = self.down_projection(x)[q.trip_in.inp]  # (T_in, d_quad_in), edge d->b
+        x = self.down_projection(x).index_select(0, q.trip_in.inp)  # (T_in, d_quad_in), edge d->b
         x = self.scale_cbf(x * self.mlp_cbf(cir))  # basis (d_ba, ∠abd)
-        x = x[q.quad.inp]  # (Q, d_quad_in)
+        x = x.index_select(0, q.quad.inp)  # (Q, d_quad_in)
         x = self.scale_sbf_sum(self.bilinear(sbf[0], sbf[1], x, q.quad))  # basis (d_ca, ∠cab, dihedral)
-        return (self.up_projection_ca(x) + self.up_projection_ac(x)[id_swap]) * INV_SQRT2
+        return (self.up_projection_ca(x) + self.up_projection_ac(x).index_select(0, id_swap)) * INV_SQRT2
 
 
 class PairInteraction(nn.Module):
@@ -407,7 +407,7 @@ class PairInteraction(nn.Module):
         self.up_projection = Dense(d_out, d_atom, act=True)
 
     def forward(self, h, rad_pad, graph: Graph, pairs: Pairs):
-        x = self.down_projection(h)[graph.src]  # (E_a, d_in)
+        x = self.down_projection(h).index_select(0, graph.src)  # (E_a, d_in)
         y = rad_pad @ pairs.pad(x)  # (N, d_rbf, d_in)
         return self.up_projection(self.scale_rbf_sum(self.bilinear(y.flatten(1))))
 
@@ -457,7 +457,7 @@ class EdgeEmbedding(nn.Module):
         self.dense = Dense(2 * d_atom + d_x, d_out, act=True)
 
     def forward(self, h, x, graph: Graph):
-        return self.dense(torch.cat([h[graph.src], h[graph.dst], x], dim=-1))
+        return self.dense(torch.cat([h.index_select(0, graph.src), h.index_select(0, graph.dst), x], dim=-1))
 
 
 @dataclass

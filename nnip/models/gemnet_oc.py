@@ -269,7 +269,7 @@ class GemNetOC(nn.Module):
             q = c.quad = quadruplets(g, qg, n)
             c.rbf_qint = self.mlp_rbf_qint(rbf_raw)
             cos_abd = cos_angle(-qg.unit[q.trip_in.out], g.unit[q.trip_in.inp])  # angle at b between a and d
-            rad = self.mlp_cbf_qint(self.radial_qint(qg.dist))[q.trip_in.out]  # (T_in, C, S)
+            rad = self.mlp_cbf_qint(self.radial_qint(qg.dist)).index_select(0, q.trip_in.out)  # (T_in, C, S)
             c.cir_qint = (rad @ legendre_basis(cos_abd, S).unsqueeze(-1).to(rad.dtype)).squeeze(-1)  # (T_in, C)
             e_ca, e_db = q.quad.out, q.trip_in.inp[q.quad.inp]
             u_ba = qg.unit[q.trip_in.out[q.quad.inp]]

@@ -14,7 +14,7 @@ What is counted (2 FLOPs per multiply-add, as ``torch.utils.flop_counter``):
   the function (a transcendental counts 1, like an add).
 - **reductions** (sum, mean, amax, norms, cumsum, softmax, layer norm and their backwards): a small multiple of the
   input size (1 for sums, 2 for norms, 3 for softmax, 5/8 for layer norm forward/backward).
-- **scatter/gather** (``index_add``, ``scatter_add``, ``scatter_reduce``, ``index_put``: source elements;
+- **scatter/gather** (``index_add``, ``index_copy``, ``scatter_add``, ``scatter_reduce``, ``index_put``: source elements;
   ``index_select``, ``gather``, ``index``, ``embedding``: output elements): the elements touched — the message
   aggregation of a GNN.
 
@@ -63,7 +63,7 @@ _REDUCTION_FACTOR = {
     "native_batch_norm": 5, "native_batch_norm_backward": 8, "_native_batch_norm_legit": 5,
     "_native_batch_norm_legit_no_training": 5, "nansum": 1, "count_nonzero": 1,
 }
-_SCATTER_SOURCE = {"index_add": 3, "scatter_add": 3, "scatter": 3, "scatter_reduce": 3, "index_reduce": 3}
+_SCATTER_SOURCE = {"index_add": 3, "index_copy": 3, "scatter_add": 3, "scatter": 3, "scatter_reduce": 3, "index_reduce": 3}
 _SCATTER_VALUES = {"index_put", "_index_put_impl", "index_put_"}
 _POINTWISE_EXTRA = {"masked_fill", "index_fill", "masked_scatter", "lerp", "addcmul", "addcdiv"}
 _GATHER_OUTPUT = {"index_select", "gather", "index", "embedding", "take", "masked_select"}
