@@ -1,0 +1,30 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # What each study cost
+#
+# Measured, not estimated: for every study of the book (`nnip.paper.catalog.STUDIES`), the runs it needs, how many
+# of them are finished in the run store, and the hours their processes ran as each run's `summary.json` records
+# them — `cpu_hours` from start to end of the run (data loading, set-up, training, evaluation, checkpoints),
+# `train_hours` the training steps only (the paper's wall-clock H). Every `cpu`-preset run trains on one torch
+# thread, two runs at a time on a 2-core machine, so run hours are CPU-hours. A run shared by several studies (the
+# main study's, which Figs. 1–6 and Tables 1 and 7 all read) counts in each; the last row counts every run once.
+# The `cpu` book was designed for at most 12 CPU-hours in all.
+
+# %% tags=["parameters"] nbmake={"mock": {"preset": "tiny"}}
+preset = "cpu"
+store = "results"
+train_missing = True
+
+# %%
+from nnip.paper import catalog
+
+catalog.cpu_hours(preset, store).round(2)
