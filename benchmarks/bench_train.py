@@ -88,7 +88,7 @@ def _hparams(name: str, how: str, rung: str = "first") -> tuple[dict, int | None
 def bench_model(name, hparams, structures, *, batch_size, steps, warmup, num_workers, device, amp=None):
     from nnip.data.references import fit_references
     from nnip.models import build_model, count_parameters
-    from nnip.train._data import epoch_batches, make_loader
+    from nnip.train.pipeline import epoch_batches, make_loader
     from nnip.train.config import OptimSpec
     from nnip.train.flops import count_flops
     from nnip.train.loss import objective

@@ -12,7 +12,6 @@ consistent — fine for evaluation, not for energy-conserving MD.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,25 +20,10 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from nnip.data import collate
-from nnip.data.references import Normalizer
+from nnip.train.checkpoint import load_run  # re-exported: nnip.calculator.load_run
+from nnip.train.tta import group_average
 
 __all__ = ["NNIPCalculator", "load_run"]
-
-
-def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", weights: str = "eval"):
-    """``(model, normalizer, config_dict)`` of a trained run; ``weights="eval"`` (schedule-free average, default)
-    or ``"train"`` (the iterate the optimiser was at). The model is in eval mode on ``device``."""
-    from nnip.train.trainer import build_model_from_spec
-
-    path = Path(run_dir) / "checkpoint.pt"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no checkpoint (the run never reached one, or it was deleted)")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    cfg = json.loads(state["config"])
-    model = build_model_from_spec(cfg["model"]["name"], cfg["model"]["hparams"])
-    model.load_state_dict(state["model_eval" if weights == "eval" else "model"])
-    model.to(device).eval()
-    return model, Normalizer.from_dict(json.loads(state["normalizer"])), cfg
 
 
 class NNIPCalculator(Calculator):
@@ -63,8 +47,6 @@ class NNIPCalculator(Calculator):
 
     @torch.no_grad()
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        from nnip.train.tta import group_average
-
         super().calculate(atoms, properties, system_changes)
         batch = collate([self.atoms], cutoff=float(self.model.cutoff), max_neighbors=self.model.max_neighbors,
                         labels=False).to(self.device)

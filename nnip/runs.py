@@ -38,15 +38,30 @@ from typing import Iterator
 import pandas as pd
 
 from nnip._flock import exclusive_lock
+from nnip._nested import flatten
 from nnip.errors import StoreError
 
-__all__ = ["RunStore", "RunLocked", "StoreError", "CURVE_COLUMNS"]
+__all__ = ["RunStore", "RunLocked", "StoreError", "CURVE_COLUMNS", "FINAL_STATUSES", "is_final"]
 
 #: columns every curve.csv starts with (models predicting stress add ``val_stress_mae``; TTA adds ``*_tta``)
 CURVE_COLUMNS = (
     "step", "epoch", "atoms_seen", "structures_seen", "flops", "wall_s", "wall_s_train", "train_loss", "val_loss",
     "val_energy_mae", "val_force_l2", "val_energy_loss", "val_force_loss", "lr",
 )
+
+
+#: statuses of a finished run (a cache hit); a run that failed by diverging is final too (see :func:`is_final`)
+FINAL_STATUSES = ("done",)
+
+
+def is_final(summary: dict | None) -> bool:
+    """Whether a run with this ``summary.json`` is finished: ``done``, or ``failed`` because it diverged (re-running
+    it would diverge again); any other failure is retried (it resumes from its checkpoint)."""
+    if not summary:
+        return False
+    if summary.get("status") in FINAL_STATUSES:
+        return True
+    return summary.get("status") == "failed" and str(summary.get("reason", "")).startswith("diverged")
 
 
 class RunLocked(RuntimeError):
@@ -334,11 +349,9 @@ def _fmt(v) -> str:
 
 
 def _options(cfg: dict) -> dict:
-    from nnip.train.config import _flatten
-
     c = cfg.get("config") or {}
     c = {k: v for k, v in c.items() if k not in ("runtime", "tags")}
-    return _flatten(c)
+    return flatten(c)
 
 
 def _flat_summary(s: dict) -> dict:

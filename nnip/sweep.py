@@ -47,8 +47,8 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from nnip.runs import RunStore
-from nnip.train.config import ConfigError, TrainConfig, _undot, read_config_file
+from nnip.runs import RunStore, is_final
+from nnip.train.config import ConfigError, TrainConfig, read_config_file, undot
 
 __all__ = ["SweepSpec", "expand", "run_sweep", "missing", "sweep_cli", "load_preset"]
 
@@ -222,7 +222,7 @@ def expand(spec: SweepSpec | Mapping | str | os.PathLike, preset=None) -> list[T
                 d["model.name"] = arch
                 d["data.fraction"] = float(r)
                 d = _merge(d, dict(zip(grid_keys, point)))
-                nested = _undot({k: v for k, v in d.items() if not k.startswith("model.hparams")})
+                nested = undot({k: v for k, v in d.items() if not k.startswith("model.hparams")})
                 model_h = {**hparams, **{k.split(".", 2)[2]: v for k, v in d.items() if k.startswith("model.hparams.")}}
                 nested.setdefault("model", {})["hparams"] = {**nested.get("model", {}).get("hparams", {}), **model_h}
                 nested["tags"] = list(spec.tags) + [spec.name]
@@ -278,10 +278,8 @@ def _as_spec(spec) -> SweepSpec:
 
 def missing(spec, preset, store) -> list[TrainConfig]:
     """The sweep's configs that are not finished in ``store`` (what a sweep would train)."""
-    from nnip.train.trainer import _is_final
-
     store = store if isinstance(store, RunStore) else RunStore(store)
-    return [c for c in expand(spec, preset) if not _is_final(store.read_summary(c.run_id()))]
+    return [c for c in expand(spec, preset) if not is_final(store.read_summary(c.run_id()))]
 
 
 # --- execution ---------------------------------------------------------------------------------------------------
@@ -376,13 +374,11 @@ def run_sweep(
         store = Path("results") / name
     store = store if isinstance(store, RunStore) else RunStore(store)
     grid_keys = list(spec.grid)
-    from nnip.train.trainer import _is_final
-
     results: dict[str, dict] = {}
     todo = []
     for cfg in configs:
         s = store.read_summary(cfg.run_id())
-        if _is_final(s):
+        if is_final(s):
             results[cfg.run_id()] = {**s, "cached": True}
         else:
             todo.append(cfg)
@@ -480,12 +476,10 @@ def sweep_cli(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     store = args.store or str(Path("results") / args.preset)
     if args.dry_run:
-        from nnip.train.trainer import _is_final
-
         rs = RunStore(store)
         for cfg in expand(spec, args.preset):
             cfg = cfg.override(args.overrides) if args.overrides else cfg
-            done = _is_final(rs.read_summary(cfg.run_id()))
+            done = is_final(rs.read_summary(cfg.run_id()))
             print(f"{cfg.run_id()}  {'done   ' if done else 'pending'}  {cfg.model.name} "
                   f"{json.dumps(dict(cfg.model.hparams), sort_keys=True)} r={cfg.data.fraction}")
         return 0

@@ -172,7 +172,7 @@ def test_write_aselmdb_refuses_non_finite_values_naming_the_structure(tmp_path, 
 # --- a structure without forces: file and row, before training ----------------------------------------------
 def test_missing_forces_names_file_row_and_label_before_training(tmp_path):
     from nnip.train import TrainConfig
-    from nnip.train._data import load_data
+    from nnip.train.pipeline import load_data
 
     path = tmp_path / "noforces.aselmdb"
     write_aselmdb([_molecule(energy=-10.0 - k, forces=None if k == 7 else True) for k in range(12)], path)
@@ -184,7 +184,7 @@ def test_missing_forces_names_file_row_and_label_before_training(tmp_path):
 
 def test_missing_forces_in_a_separate_validation_file(tmp_path):
     from nnip.train import TrainConfig
-    from nnip.train._data import load_data
+    from nnip.train.pipeline import load_data
 
     train, val = tmp_path / "train.aselmdb", tmp_path / "val.aselmdb"
     write_aselmdb([_molecule(energy=-10.0 - k) for k in range(8)], train)

@@ -12,7 +12,7 @@ _EXPORTS = {
     "read": "nnip.data.readers",
     "Batch": "nnip.data.batch",
     "collate": "nnip.data.batch",
-    "labels_of": "nnip.data.batch",
+    "labels_of": "nnip.data.labels",
 }
 
 __all__ = sorted(_EXPORTS)

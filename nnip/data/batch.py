@@ -15,13 +15,12 @@ from typing import Sequence
 import numpy as np
 import torch
 from ase import Atoms
-from ase.stress import voigt_6_to_full_3x3_stress
 
 from nnip.data.graph import neighbor_list
+from nnip.data.labels import LABEL_FIELDS, labels_of
 
 __all__ = ["Batch", "collate", "labels_of"]
 
-_LABEL_FIELDS = ("energy", "forces", "stress")
 
 
 @dataclass
@@ -126,29 +125,6 @@ class Batch:
         return out
 
 
-def labels_of(atoms: Atoms) -> dict:
-    """The labels of one structure: ``energy`` (eV), ``forces`` (eV/Å), ``stress`` (3×3 eV/Å³) when present.
-
-    Looks on the attached calculator's ``results`` first, then in ``atoms.info`` / ``atoms.arrays`` (extxyz
-    files written without a calculator). Never triggers a calculation.
-    """
-    results = dict(getattr(atoms.calc, "results", {}) or {}) if atoms.calc is not None else {}
-    out = {}
-    for key in _LABEL_FIELDS:
-        value = results.get(key)
-        if value is None:
-            value = atoms.arrays.get(key) if key == "forces" else atoms.info.get(key)
-        if value is None:
-            continue
-        value = np.asarray(value, dtype=np.float64)
-        if key == "stress" and value.shape == (6,):
-            value = voigt_6_to_full_3x3_stress(value)
-        if key == "energy":
-            value = float(value)
-        out[key] = value
-    return out
-
-
 def _meta(atoms: Atoms, key: str, default: int) -> int:
     for source in (atoms.info, atoms.info.get("data", {}) or {}):
         if key in source:
@@ -176,7 +152,7 @@ def collate(
     if len(atoms_list) == 0:
         raise ValueError("collate: atoms_list is empty")
     pos, numbers, cells, pbcs, edges, shifts, natoms, charge, spin = [], [], [], [], [], [], [], [], []
-    per_label = {k: [] for k in _LABEL_FIELDS}
+    per_label = {k: [] for k in LABEL_FIELDS}
     offset = 0
     for atoms in atoms_list:
         n = len(atoms)
@@ -195,7 +171,7 @@ def collate(
         spin.append(_meta(atoms, "spin", 1))
         if labels:
             lab = labels_of(atoms)
-            for k in _LABEL_FIELDS:
+            for k in LABEL_FIELDS:
                 per_label[k].append(lab.get(k))
         offset += n
     t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype)  # noqa: E731

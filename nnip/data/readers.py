@@ -35,7 +35,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.data import atomic_numbers, chemical_symbols
 from ase_db_backends.aselmdb import LMDBDatabase
 
-from nnip.data.batch import labels_of
+from nnip.data.labels import labels_of
 from nnip.errors import UserError
 
 __all__ = ["AtomsDataset", "DataError", "read", "require_labels", "validate", "SUFFIXES", "MIN_DISTANCE"]

@@ -29,7 +29,8 @@ import torch
 
 from nnip.errors import ConfigError
 
-__all__ = ["MODELS", "build_model", "ladder", "model_class", "count_parameters", "config_from_dict", "published_params"]
+__all__ = ["MODELS", "build_model", "build_model_from_spec", "ladder", "model_class", "count_parameters", "config_from_dict",
+           "published_params"]
 
 #: public name -> "module:Class"
 MODELS: dict[str, str] = {
@@ -74,6 +75,16 @@ def build_model(name: str, **hparams) -> torch.nn.Module:
     """``build_model("esen", sphere_channels=8)`` → an ``nn.Module``; unknown hyper-parameters raise ``TypeError``."""
     cls = model_class(name)
     return cls(config_from_dict(cls.Config, hparams))
+
+
+def build_model_from_spec(name: str, hparams: dict) -> torch.nn.Module:
+    """A registered model (:func:`build_model`) or ``"package.module:Class"`` (a user model that follows the model
+    contract: ``Class(Class.Config(**hparams))``) — what a run's ``model`` section names."""
+    if ":" in name:
+        module_name, cls_name = name.split(":", 1)
+        cls = getattr(importlib.import_module(module_name), cls_name)
+        return cls(config_from_dict(cls.Config, dict(hparams)))
+    return build_model(name, **dict(hparams))
 
 
 def ladder(name: str, **overrides) -> list[dict]:

@@ -19,9 +19,7 @@ book rebuilt from a committed store does not need the (uncommitted) checkpoints.
 
 from __future__ import annotations
 
-import json
 from functools import partial
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -36,6 +34,7 @@ from nnip.paper._common import (
     ARCH_LABELS, PAPER_ARCHS, comparison_table, concat_studies, notes_left_out, run_study, store_path,
 )
 from nnip.paper.published import APP_H
+from nnip.train.evaluate import zero_output_loss
 
 __all__ = [
     "MAIN_SPEC", "MPNN_SPEC", "TRANSLATION_SPEC", "TRANSFORMER_SPEC", "PAPER_APP_H", "try_fit", "upward_fraction",
@@ -167,43 +166,6 @@ def _frontier_fit(curves: pd.DataFrame, drop_first: float, holdout: float = 0.25
 
 
 # --- the loss of the all-zero predictor ------------------------------------------------------------------------------
-def zero_output_loss(run_dir) -> dict:
-    """Validation loss (the run's own split, weights and normalisation) of the trivial model that outputs zeros in
-    normalised units: energy = per-element references + mean (App. D), forces = 0, stress = 0.
-
-    This is where a model that "learns nothing" sits — Trikha et al.'s transformers plateau at their zero-force
-    loss (≈ 40 on OMat24), and App. K's transformer curves "saturate rapidly". Needs no checkpoint, only
-    ``config.json`` and the dataset. Returns ``{"val_loss", "val_energy_loss", "val_force_loss"[, "val_stress_loss"]}``.
-    """
-    import torch
-
-    from nnip.data.references import Normalizer
-    from nnip.train import _data
-    from nnip.train.config import TrainConfig
-    from nnip.train.loss import LossWeights, task_loss
-
-    rec = json.loads((Path(run_dir) / "config.json").read_text())
-    cfg = TrainConfig.from_dict(rec["config"]).resolved()
-    normalizer = Normalizer.from_dict(rec["normalizer"])
-    data = _data.load_data(cfg.data, max_val=cfg.eval.max_structures)
-    batches = _data.val_batches(data.val, cfg.eval.batch_size or cfg.train.batch_size,
-                                cutoff=float(rec["model"]["cutoff"]), max_neighbors=rec["model"]["max_neighbors"],
-                                normalizer=normalizer)
-    weights = LossWeights.from_spec(cfg.loss)
-    tot: dict = {}
-    n = 0.0
-    for _, b in batches:
-        pred = {"energy": torch.zeros(b.num_graphs, dtype=b.pos.dtype), "forces": torch.zeros_like(b.pos)}
-        if b.stress is not None:
-            pred["stress"] = torch.zeros_like(b.stress)
-        loss, parts = task_loss(pred, b, weights)
-        names = {"energy": "val_energy_loss", "forces": "val_force_loss", "stress": "val_stress_loss"}
-        for k, v in {"val_loss": loss, **{names[p]: t for p, t in parts.items()}}.items():
-            tot[k] = tot.get(k, 0.0) + float(v.double().sum())
-        n += b.num_graphs
-    return {k: v / max(n, 1.0) for k, v in tot.items()}
-
-
 def cached_zero_output_loss(curves: pd.DataFrame, preset: str, store="results") -> float:
     """:func:`zero_output_loss` of the first run in ``curves`` (runs of one study share dataset, split and loss
     weights), cached in that run's ``zero_output.json``."""
@@ -239,7 +201,7 @@ def tta_study(preset: str, store="results", train_missing: bool = True, *, m_val
     import torch
 
     from nnip.runs import RunStore
-    from nnip.train.tta import evaluate_run
+    from nnip.train.evaluate import evaluate_run
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     curves = run_study(MPNN_SPEC, preset, store, train_missing)

@@ -32,7 +32,7 @@ from nnip.paper._common import ARCH_LABELS, PAPER_ARCHS, comparison_table, store
 from nnip.paper.main import main_spec
 from nnip.presets import get
 from nnip.sweep import expand
-from nnip.train._data import load_data
+from nnip.train.pipeline import load_data
 from nnip.train.flops import kappa
 
 __all__ = ["MAX_PARAMS", "FILE", "measure", "load", "kappa_table", "fig_kappa_width", "main"]

@@ -62,7 +62,7 @@ def _warmup_steps(warmup, preset, arch: str) -> int:
     if isinstance(warmup, int) and not isinstance(warmup, bool):
         return warmup
     from nnip.presets import get
-    from nnip.train._data import steps_per_epoch
+    from nnip.train.pipeline import steps_per_epoch
 
     p = get(preset)
     spec = p.datasets.get(p.materials)

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["device_name"]
+__all__ = ["device_name", "code_version", "package_versions", "now", "rng_state", "set_rng_state",
+           "seed_everything"]
 
 
 def device_name(device: torch.device) -> str:
@@ -27,7 +28,7 @@ def device_name(device: torch.device) -> str:
     return f"{device.type}: {cpu}, {torch.get_num_threads()} threads"
 
 
-def _code_version() -> str:
+def code_version() -> str:
     import nnip
 
     root = Path(nnip.__file__).resolve().parent.parent
@@ -39,7 +40,7 @@ def _code_version() -> str:
     return f"nnip {nnip.__version__}"
 
 
-def _package_versions() -> dict:
+def package_versions() -> dict:
     from importlib import metadata
 
     out = {}
@@ -51,11 +52,11 @@ def _package_versions() -> dict:
     return out
 
 
-def _now() -> str:
+def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _rng_state() -> dict:
+def rng_state() -> dict:
     np_state = np.random.get_state(legacy=False)
     state = {
         "torch": torch.get_rng_state(),
@@ -70,7 +71,7 @@ def _rng_state() -> dict:
     return state
 
 
-def _set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     np.random.set_state({
         "bit_generator": "MT19937",
@@ -84,7 +85,7 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _seed_everything(seed: int) -> None:
+def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

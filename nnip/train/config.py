@@ -26,6 +26,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from nnip._nested import flatten
 from nnip.data.registry import DATASETS
 from nnip.errors import ConfigError  # re-exported: nnip.train.ConfigError
 
@@ -42,6 +43,7 @@ __all__ = [
     "RECIPES",
     "TRAINER_VERSION",
     "read_config_file",
+    "undot",
 ]
 
 #: bumped when the trainer's semantics change in a way that changes results (enters the run id)
@@ -235,7 +237,7 @@ class TrainConfig:
     def from_dict(cls, d: Mapping[str, Any] | None = None) -> "TrainConfig":
         """Build from a nested dict (as written by :meth:`to_dict`); dotted keys (``"optim.lr"``) are accepted at
         the top level too. Unknown keys raise :class:`ConfigError` naming the key."""
-        d = _undot(dict(d or {}))
+        d = undot(dict(d or {}))
         unknown = sorted(set(d) - set(_SECTIONS) - {"tags"})
         if unknown:
             raise ConfigError(f"unknown config key {unknown[0]!r}; valid top-level keys: {sorted(_SECTIONS) + ['tags']}")
@@ -338,7 +340,7 @@ class TrainConfig:
 
     def flat(self) -> dict:
         """``{"optim.lr": 1e-3, "model.hparams.hidden_dim": 64, ...}`` of the resolved config (for tables)."""
-        return _flatten(self.resolved().to_dict())
+        return flatten(self.resolved().to_dict())
 
     # --- checks -----------------------------------------------------------------------------------------------
     def _validate(self) -> None:
@@ -407,7 +409,7 @@ def parse_value(text: str) -> Any:
     return value
 
 
-def _undot(d: dict) -> dict:
+def undot(d: dict) -> dict:
     """Expand dotted top-level keys into nested dicts (``model.hparams`` values stay as given)."""
     out: dict = {}
     for key, value in d.items():
@@ -512,16 +514,3 @@ def _embedded(name: str):
         return DATASETS[name]
     except KeyError:
         raise ConfigError(f"data.name: unknown embedded dataset {name!r}; known: {sorted(DATASETS)}") from None
-
-
-def _flatten(d: Mapping, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v:
-            out.update(_flatten(v, key + "."))
-        elif isinstance(v, list):
-            out[key] = json.dumps(v)
-        else:
-            out[key] = v
-    return out

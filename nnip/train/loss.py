@@ -118,7 +118,8 @@ METRIC_KEYS = (
 def metric_sums(pred: dict, batch: Batch, weights: LossWeights, std: float) -> dict[str, float]:
     """Sums over a batch for validation: task loss and its parts (normalised units), and errors in eV units:
     ``energy_abs_per_atom`` (Σ_graphs |Δe|/n, eV/atom), ``force_l2`` (Σ_atoms ‖Δf‖, eV/Å), ``stress_abs``
-    (Σ over graphs and 9 components of |Δs|, eV/Å³). Denormalising an error only needs σ (references cancel)."""
+    (Σ over graphs and 9 components of |Δs|, eV/Å³); ``stress_loss`` (the stress term of the loss) only when stress
+    is predicted and labelled. Denormalising an error only needs σ (references cancel)."""
     loss, parts = task_loss(pred, batch, weights)
     f_norm = torch.linalg.vector_norm(pred["forces"].float() - batch.forces.float(), dim=-1)
     out = {
@@ -132,6 +133,8 @@ def metric_sums(pred: dict, batch: Batch, weights: LossWeights, std: float) -> d
         "stress_abs": 0.0,
         "n_stress": 0.0,
     }
+    if "stress" in parts:
+        out["stress_loss"] = float(parts["stress"].double().sum())
     if pred.get("stress") is not None and batch.stress is not None:
         out["stress_abs"] = float((pred["stress"].float() - batch.stress.float()).abs().double().sum()) * std
         out["n_stress"] = float(batch.num_graphs * 9)

@@ -28,7 +28,6 @@ crash is lost). The device is recorded (``"cpu: <model>, <threads> threads"`` or
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -41,22 +40,25 @@ import pandas as pd
 import torch
 
 from nnip.data.references import Normalizer
-from nnip.runs import CURVE_COLUMNS, RunStore, StoreError
-from nnip.train import _data, _dist
-from nnip.train._provenance import _code_version, _now, _package_versions, _rng_state, _seed_everything, _set_rng_state
-from nnip.train._provenance import device_name
+from nnip.models import build_model_from_spec, count_parameters
+from nnip.runs import CURVE_COLUMNS, RunStore, StoreError, is_final
+from nnip.train import _dist, checkpoint, pipeline
+from nnip.train._provenance import code_version, device_name, now, package_versions, seed_everything
 from nnip.train.config import TrainConfig
+from nnip.train.evaluate import accumulate, metrics
 from nnip.train.flops import StepFlopModel, batch_features, count_flops
-from nnip.train.loss import LossWeights, metric_sums, objective
+from nnip.train.loss import LossWeights, objective
 from nnip.train.optim import build_optimizer, current_lr, eval_state_dict, set_mode
 from nnip.train.tta import group_average, random_rotations
 
+# build_model_from_spec and device_name: re-exported (they lived here before nnip.models / _provenance)
 __all__ = ["train", "RunRecord", "TrainingDiverged", "eval_schedule", "build_model_from_spec", "device_name"]
 
 log = logging.getLogger("nnip.train")
 
-CHECKPOINT_FORMAT = 1
-_FINAL = ("done",)
+#: the metric sums the evaluation all-reduces over ranks (:func:`nnip.train.loss.metric_sums`)
+_EVAL_KEYS = ("n_graphs", "loss", "energy_loss", "force_loss", "energy_abs_per_atom", "n_atoms", "force_l2",
+              "stress_abs", "n_stress")
 
 
 class TrainingDiverged(RuntimeError):
@@ -97,20 +99,6 @@ def eval_schedule(total_steps: int, log_points: int = 20, every: int | None = No
     return sorted(s for s in steps if 1 <= s <= total_steps)
 
 
-def build_model_from_spec(name: str, hparams: dict) -> torch.nn.Module:
-    """A registered model (:func:`nnip.models.build_model`) or ``"package.module:Class"`` (a user model that follows
-    the model contract: ``Class(Class.Config(**hparams))``)."""
-    from nnip.models import build_model, config_from_dict
-
-    if ":" in name:
-        import importlib
-
-        module_name, cls_name = name.split(":", 1)
-        cls = getattr(importlib.import_module(module_name), cls_name)
-        return cls(config_from_dict(cls.Config, dict(hparams)))
-    return build_model(name, **dict(hparams))
-
-
 # --- the run ----------------------------------------------------------------------------------------------------
 class _Run:
     """State and loop of one run (constructed by :func:`train` while it holds the run's lock)."""
@@ -123,27 +111,25 @@ class _Run:
         self.device = ctx.device
         if tr.amp == "fp16" and self.device.type != "cuda":
             raise ValueError("train.amp = 'fp16' needs a CUDA device (GradScaler); use 'bf16' on CPU")
-        _seed_everything(tr.seed)
+        seed_everything(tr.seed)
 
         # model first (its cutoff / neighbour cap define the graphs)
         self.model = build_model_from_spec(cfg.model.name, cfg.model.hparams).to(self.device)
         ctx.broadcast_params(self.model)
-        from nnip.models import count_parameters
-
         self.n_params = count_parameters(self.model)
         self.cutoff = float(getattr(self.model, "cutoff", 6.0))
         self.max_neighbors = getattr(self.model, "max_neighbors", 30)
 
         # data
-        self.data = _data.load_data(cfg.data, max_val=cfg.eval.max_structures, cache=rt.cache_structures,
+        self.data = pipeline.load_data(cfg.data, max_val=cfg.eval.max_structures, cache=rt.cache_structures,
                                     regime=tr.regime)
         self.normalizer: Normalizer = self.data.normalizer
         self.n_train = len(self.data.train)
         if self.n_train < ctx.world:
             raise ValueError(f"{self.n_train} training structures for {ctx.world} processes")
-        self.total_steps = _data.total_steps(self.n_train, tr, self.data.mean_atoms, ctx.world)
+        self.total_steps = pipeline.total_steps(self.n_train, tr, self.data.mean_atoms, ctx.world)
         self.eval_steps = set(eval_schedule(self.total_steps, cfg.eval.log_points, cfg.eval.every))
-        self.val = _data.val_batches(
+        self.val = pipeline.val_batches(
             self.data.val, cfg.eval.batch_size, cutoff=self.cutoff, max_neighbors=self.max_neighbors,
             normalizer=self.normalizer, rank=ctx.rank, world=ctx.world,
         )
@@ -153,7 +139,7 @@ class _Run:
         if hasattr(self.model, "fit_scale_factors"):
             k = min(self.n_train, 4 * tr.batch_size)
             first = [self.data.train[i] for i in range(k)]
-            fit_batches = _data.val_batches(first, tr.batch_size, cutoff=self.cutoff, max_neighbors=self.max_neighbors,
+            fit_batches = pipeline.val_batches(first, tr.batch_size, cutoff=self.cutoff, max_neighbors=self.max_neighbors,
                                             normalizer=self.normalizer, rank=0, world=1)
             with torch.no_grad():
                 self.model.fit_scale_factors([b.to(self.device) for _, b in fit_batches])
@@ -195,18 +181,18 @@ class _Run:
             "run_id": self.run_id,
             "config": self.cfg.to_dict(),
             "trainer_version": self.cfg.hashed_dict()["trainer_version"],
-            "code_version": _code_version(),
+            "code_version": code_version(),
             "dataset": self.data.info,
             "normalizer": self.normalizer.to_dict(),
             "model": {"name": self.cfg.model.name, "params": self.n_params, "cutoff": self.cutoff,
                       "max_neighbors": self.max_neighbors, "width": getattr(self.model, "width", None),
                       "base_width": getattr(self.model, "base_width", None)},
-            "packages": _package_versions(),
+            "packages": package_versions(),
             "device": device_name(self.device),
             "world_size": self.ctx.world,
             "total_steps_planned": self.total_steps,
             "eval_steps_planned": sorted(self.eval_steps),
-            "created": _now(),
+            "created": now(),
         }
 
     def summary(self, status: str, reason: str | None = None) -> dict:
@@ -249,47 +235,29 @@ class _Run:
             "device": device_name(self.device),
             "world_size": self.ctx.world,
             "resumes": c["resumes"],
-            "updated": _now(),
+            "updated": now(),
         }
         return out
 
     def checkpoint(self) -> None:
         if not self.ctx.is_main:
             return
-        state = {
-            "format": CHECKPOINT_FORMAT,
-            "run_id": self.run_id,
-            "config": json.dumps(self.cfg.to_dict()),
-            "normalizer": json.dumps(self.normalizer.to_dict()),
-            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "model_eval": {k: v.cpu() for k, v in eval_state_dict(self.model, self.optimizer).items()},
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "rng": _rng_state(),
-            "counters": dict(self.c),
-            "flop_points": self.flop_model.state(),
-            "uncounted": json.dumps(self.uncounted),
-            "last_metrics": json.dumps(self.last_metrics),
-        }
+        state = checkpoint.make_state(
+            run_id=self.run_id, config=self.cfg.to_dict(), normalizer=self.normalizer, model=self.model,
+            model_eval=eval_state_dict(self.model, self.optimizer), optimizer=self.optimizer,
+            scheduler=self.scheduler, scaler=self.scaler, counters=self.c, flop_points=self.flop_model.state(),
+            uncounted=self.uncounted, last_metrics=self.last_metrics)
         self.store.save_checkpoint(self.run_id, state)
         self.store.write_summary(self.run_id, self.summary("running"))
         self._last_ckpt_time = time.monotonic()
 
     def restore(self, state: dict) -> None:
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"checkpoint format {state.get('format')} != {CHECKPOINT_FORMAT}")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state["scheduler"] is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        if self.scaler is not None and state["scaler"] is not None:
-            self.scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])
-        self.c.update(state["counters"])
-        self.flop_model = StepFlopModel.from_state(state["flop_points"])
-        self.uncounted = json.loads(state["uncounted"])
-        self.last_metrics = json.loads(state["last_metrics"])
+        rest = checkpoint.restore(state, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
+                                  scaler=self.scaler)
+        self.c.update(rest["counters"])
+        self.flop_model = StepFlopModel.from_state(rest["flop_points"])
+        self.uncounted = rest["uncounted"]
+        self.last_metrics = rest["last_metrics"]
 
     # --- one step -------------------------------------------------------------------------------------------------
     def _autocast(self):
@@ -332,13 +300,13 @@ class _Run:
         batch = batch.to(self.device)
         n_local = batch.num_graphs
         if cfg.train.augment:
-            g = torch.Generator().manual_seed(_data.derive_seed(cfg.train.seed, step, 1))
+            g = torch.Generator().manual_seed(pipeline.derive_seed(cfg.train.seed, step, 1))
             R = random_rotations(n_global, generator=g, dtype=batch.pos.dtype, device=self.device)
             batch = batch.rotate(R[shard_lo : shard_lo + n_local])
         sym_R = None
         if cfg.loss.symmetry_m > 0:
             m = cfg.loss.symmetry_m
-            g = torch.Generator().manual_seed(_data.derive_seed(cfg.train.seed, step, 2))
+            g = torch.Generator().manual_seed(pipeline.derive_seed(cfg.train.seed, step, 2))
             sym_R = random_rotations(m * n_global, generator=g, dtype=batch.pos.dtype, device=self.device)
             sym_R = sym_R.view(m, n_global, 3, 3)[:, shard_lo : shard_lo + n_local]
         feats = batch_features(batch)
@@ -392,48 +360,39 @@ class _Run:
     # --- evaluation ---------------------------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self) -> dict:
-        cfg, ctx = self.cfg, self.ctx
+        """:func:`nnip.train.evaluate.accumulate` on this rank's validation batches (eval weights, under AMP), with
+        test-time group averaging as a second predictor when ``eval.tta_m``; sums all-reduced over ranks."""
+        cfg = self.cfg
+
+        def plain(k, batch):
+            with self._autocast():
+                return self.model(batch)
+
+        def averaged(k, batch):
+            g = torch.Generator().manual_seed(pipeline.derive_seed(cfg.train.seed, k, 3))
+            with self._autocast():
+                return group_average(self.model, batch, cfg.eval.tta_m, generator=g)
+
+        predictors = {"": plain, **({"_tta": averaged} if cfg.eval.tta_m > 0 else {})}
         set_mode(self.model, self.optimizer, False)
-        keys = ("n_graphs", "loss", "energy_loss", "force_loss", "energy_abs_per_atom", "n_atoms", "force_l2",
-                "stress_abs", "n_stress")
-        sums = torch.zeros(2, len(keys), dtype=torch.float64)
-        std = float(self.normalizer.std)
         try:
-            for k, batch in self.val:
-                batch = batch.to(self.device)
-                with self._autocast():
-                    pred = self.model(batch)
-                s = metric_sums(pred, batch, self.weights, std)
-                sums[0] += torch.tensor([s[key] for key in keys], dtype=torch.float64)
-                if cfg.eval.tta_m > 0:
-                    g = torch.Generator().manual_seed(_data.derive_seed(cfg.train.seed, k, 3))
-                    with self._autocast():
-                        pred = group_average(self.model, batch, cfg.eval.tta_m, generator=g)
-                    s = metric_sums(pred, batch, self.weights, std)
-                    sums[1] += torch.tensor([s[key] for key in keys], dtype=torch.float64)
+            totals = accumulate(self.val, predictors, self.weights, float(self.normalizer.std), device=self.device)
         finally:
             set_mode(self.model, self.optimizer, True)
-        ctx.all_reduce(sums)
+        keys = _EVAL_KEYS
+        sums = torch.tensor([[totals.get(name, {}).get(key, 0.0) for key in keys] for name in ("", "_tta")],
+                            dtype=torch.float64)
+        self.ctx.all_reduce(sums)
         out = {}
-        for row, suffix in ((0, ""), (1, "_tta")):
-            if row == 1 and cfg.eval.tta_m <= 0:
-                continue
-            v = dict(zip(keys, sums[row].tolist()))
-            ng = max(v["n_graphs"], 1.0)
-            out["val_loss" + suffix] = v["loss"] / ng
-            out["val_energy_mae" + suffix] = v["energy_abs_per_atom"] / ng
-            out["val_force_l2" + suffix] = v["force_l2"] / max(v["n_atoms"], 1.0)
-            if row == 0:
-                out["val_energy_loss"] = v["energy_loss"] / ng
-                out["val_force_loss"] = v["force_loss"] / ng
-            if self.data.has_stress:
-                out["val_stress_mae" + suffix] = v["stress_abs"] / v["n_stress"] if v["n_stress"] else math.nan
+        for row, suffix in enumerate(predictors):
+            out.update(metrics(dict(zip(keys, sums[row].tolist())), suffix=suffix, terms=row == 0,
+                               stress=self.data.has_stress))
         return out
 
     def _curve_row(self, metrics: dict) -> dict:
         c = self.c
         n = max(c["loss_n"], 1)
-        spe = max(_data.steps_per_epoch(self.n_train, self.cfg.train.batch_size, self.ctx.world), 1)
+        spe = max(pipeline.steps_per_epoch(self.n_train, self.cfg.train.batch_size, self.ctx.world), 1)
         row = {
             "step": c["step"],
             "epoch": c["epoch"] + c["batch_in_epoch"] / spe,
@@ -466,9 +425,9 @@ class _Run:
         reason = None
         try:
             while reason is None:
-                batches = _data.epoch_batches(self.n_train, tr.batch_size, tr.seed, c["epoch"], min_size=ctx.world,
+                batches = pipeline.epoch_batches(self.n_train, tr.batch_size, tr.seed, c["epoch"], min_size=ctx.world,
                                               shuffle=tr.regime == "epochs")
-                loader = _data.make_loader(
+                loader = pipeline.make_loader(
                     self.data.train, batches[c["batch_in_epoch"]:], cutoff=self.cutoff,
                     max_neighbors=self.max_neighbors, normalizer=self.normalizer, num_workers=rt.num_workers,
                     rank=ctx.rank, world=ctx.world,
@@ -568,14 +527,6 @@ def _record(store: RunStore, run_id: str, cached: bool) -> RunRecord:
     return RunRecord(run_id, store.run_dir(run_id), s.get("status", "unknown"), s, cached, store)
 
 
-def _is_final(summary: dict | None) -> bool:
-    if not summary:
-        return False
-    if summary.get("status") in _FINAL:
-        return True
-    return summary.get("status") == "failed" and str(summary.get("reason", "")).startswith("diverged")
-
-
 def train(cfg: TrainConfig | dict | str | os.PathLike, store: RunStore | str | os.PathLike) -> RunRecord:
     """Train the run described by ``cfg`` into ``store`` (or return it at once if it is already finished).
 
@@ -599,13 +550,13 @@ def train(cfg: TrainConfig | dict | str | os.PathLike, store: RunStore | str | o
     cfg = _as_config(cfg).resolved()
     store = store if isinstance(store, RunStore) else RunStore(store)
     run_id = cfg.run_id()
-    if _is_final(store.read_summary(run_id)):
+    if is_final(store.read_summary(run_id)):
         return _record(store, run_id, True)
     ctx = _dist.setup(cfg.runtime.device)
     lock = store.lock(run_id) if ctx.is_main else contextlib.nullcontext()
     with lock:
         ctx.barrier()
-        if _is_final(store.read_summary(run_id)):
+        if is_final(store.read_summary(run_id)):
             return _record(store, run_id, True)
         t_start = time.monotonic()
         run = None
@@ -639,7 +590,7 @@ def train(cfg: TrainConfig | dict | str | os.PathLike, store: RunStore | str | o
                 reason = f"{type(err).__name__}: {err}"
                 summary = run.summary("failed", reason) if run is not None else {
                     "run_id": run_id, "status": "failed", "reason": reason, "arch": cfg.model.name,
-                    "tags": list(cfg.tags), "updated": _now()}
+                    "tags": list(cfg.tags), "updated": now()}
                 if not (store.run_dir(run_id) / "config.json").exists():
                     store.write_config(run_id, {"run_id": run_id, "config": cfg.to_dict()})
                 store.write_summary(run_id, summary)

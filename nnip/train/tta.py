@@ -8,7 +8,8 @@ over :math:`M` Haar-random rotations :math:`g_i \sim \mu_{SO(3)}`:
 
 Here :math:`\rho_{\text{in}}(g)` rotates positions and cells (:meth:`nnip.data.Batch.rotate`); on the outputs the
 energy is invariant (plain average), forces are rotated back (``f R`` for a batch rotated by ``x -> x R^T``) and
-stress conjugated back (``R^T s R``). Each structure of a batch gets its own rotations.
+stress conjugated back (``R^T s R``). Each structure of a batch gets its own rotations. The evaluation of a trained
+run with group averaging is :func:`nnip.train.evaluate.evaluate_run`.
 
 >>> R = random_rotations(4, generator=torch.Generator().manual_seed(0))
 >>> torch.allclose(R @ R.transpose(1, 2), torch.eye(3).expand(4, 3, 3), atol=1e-6), bool((torch.det(R) > 0).all())
@@ -21,7 +22,7 @@ import torch
 
 from nnip.data.batch import Batch
 
-__all__ = ["random_rotations", "group_average", "rotate_outputs_back", "evaluate_run"]
+__all__ = ["random_rotations", "group_average", "rotate_outputs_back"]
 
 
 def random_rotations(
@@ -71,37 +72,3 @@ def group_average(model, batch: Batch, m: int, *, generator: torch.Generator | N
         for k, v in out.items():
             total[k] = v if k not in total else total[k] + v
     return {k: v / m for k, v in total.items()}
-
-
-def evaluate_run(run_dir, *, tta_m: int = 0, seed: int = 0, device: str = "cpu", max_structures: int | None = None,
-                 batch_size: int | None = None) -> dict:
-    """Validation metrics of a trained run (its checkpoint's evaluation weights) on its own validation split, with
-    test-time group averaging over ``tta_m`` rotations (App. H, Fig. 13: loss vs M at fixed N).
-
-    Returns ``{"val_loss", "val_energy_mae", "val_force_l2", ["val_stress_mae"], "tta_m"}`` (units as in the curve).
-    """
-    from nnip.calculator import load_run
-    from nnip.train import _data
-    from nnip.train.config import TrainConfig
-    from nnip.train.loss import LossWeights, metric_sums
-
-    model, normalizer, cfg_dict = load_run(run_dir, device=device)
-    cfg = TrainConfig.from_dict(cfg_dict).resolved()
-    data = _data.load_data(cfg.data, max_val=max_structures if max_structures is not None else cfg.eval.max_structures)
-    batches = _data.val_batches(data.val, batch_size or cfg.eval.batch_size, cutoff=float(model.cutoff),
-                                max_neighbors=model.max_neighbors, normalizer=normalizer)
-    weights = LossWeights.from_spec(cfg.loss)
-    total: dict = {}
-    with torch.no_grad():
-        for k, batch in batches:
-            batch = batch.to(device)
-            g = torch.Generator().manual_seed(seed * 1_000_003 + k)
-            s = metric_sums(group_average(model, batch, tta_m, generator=g), batch, weights, float(normalizer.std))
-            for key, v in s.items():
-                total[key] = total.get(key, 0.0) + v
-    ng = max(total["n_graphs"], 1.0)
-    out = {"val_loss": total["loss"] / ng, "val_energy_mae": total["energy_abs_per_atom"] / ng,
-           "val_force_l2": total["force_l2"] / max(total["n_atoms"], 1.0), "tta_m": tta_m}
-    if total["n_stress"]:
-        out["val_stress_mae"] = total["stress_abs"] / total["n_stress"]
-    return out

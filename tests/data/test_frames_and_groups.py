@@ -119,7 +119,7 @@ def test_group_ids_reads_info_and_names_a_missing_key(fresh):
 
 def test_trainer_split_of_xtb_mols_holds_out_whole_molecules(tmp_path, monkeypatch):
     """``group_by="auto"`` resolves to ``mol_index`` for xtb-mols; the trainer's split has no shared molecule."""
-    from nnip.train._data import load_data
+    from nnip.train.pipeline import load_data
 
     monkeypatch.setenv("NNIP_CACHE", str(tmp_path))
     spec = DataSpec(name="xtb-mols", n=48, n_val=9, val_fraction=None, seed=2028)

@@ -32,7 +32,7 @@ def test_calculator_matches_the_model_and_denormalises(tmp_path, emt_small):
 
 
 def test_evaluate_run_reproduces_the_final_validation_loss(tmp_path, config_factory):
-    from nnip.train.tta import evaluate_run
+    from nnip.train.evaluate import evaluate_run
 
     rec = train(config_factory(**{"model.hparams": {"equivariant": False}, "train.max_steps": 4}), tmp_path)
     plain = evaluate_run(rec.run_dir)

@@ -1,4 +1,4 @@
-"""Data side of the trainer: load + split + normalise, the seeded stream of batches, and the DataLoader.
+"""The training data pipeline (used by the trainer and :mod:`nnip.train.evaluate`): load + split + normalise, the seeded stream of batches, and the DataLoader.
 
 Data order: the single-epoch **stream** visits the training subset in the split's seeded order (``data.split_seed``)
 — the subset D_r is a prefix of that order (:func:`nnip.data.splits.fraction_indices`), so after r·D_max structures a
@@ -21,13 +21,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from nnip.data import collate, read
-from nnip.data.batch import labels_of
+from nnip.data.labels import labels_of
 from nnip.data.readers import require_labels
 from nnip.data.references import Normalizer, fit_references
 from nnip.data.registry import cache_dir, ensure_dataset
 from nnip.data.splits import fraction_indices, group_ids, split
 
-__all__ = ["LoadedData", "load_data", "epoch_batches", "make_loader", "shard_bounds", "derive_seed"]
+__all__ = ["LoadedData", "load_data", "epoch_batches", "steps_per_epoch", "make_loader", "val_batches", "total_steps",
+           "shard_bounds", "derive_seed"]
 
 
 def derive_seed(*parts: int) -> int:
