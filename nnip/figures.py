@@ -21,7 +21,10 @@ from matplotlib.figure import Figure
 
 from nnip import scaling
 
-__all__ = ["AXIS", "plot_frontier", "plot_sum_power_law", "plot_compute_optimal", "plot_kappa", "table_frame"]
+__all__ = ["AXIS", "plot_frontier", "plot_sum_power_law", "plot_compute_optimal", "plot_kappa", "table_frame",
+           "enable_notebook_display", "panel_row", "tidy_log_axes", "tidy_narrow_log_axes", "size_colors",
+           "plot_frontiers", "plot_frontier_by_size", "plot_exponent_trend", "plot_sum_power_law_panels",
+           "plot_compute_optimal_comparison", "plot_estimates"]
 
 #: Curve column → (display scale, axis label). Values are multiplied by the scale before plotting.
 AXIS: dict[str, tuple[float, str]] = {
@@ -462,6 +465,31 @@ def plot_estimates(frame: pd.DataFrame, title: str | None = None, xlabel: str = 
     return fig
 
 
+def tidy_narrow_log_axes(fig: Figure) -> Figure:
+    """Readable ticks on log axes spanning less than 1.5 decades (tiny runs; narrow loss ranges): plain numbers at a
+    precision set by the tick spacing (``ScalarFormatter``) instead of ``a×10^b`` on major and minor ticks, and minor
+    x ticks only at 2 and 5 so that they do not collide."""
+    for ax in fig.axes:
+        for axis, scale, lim in ((ax.xaxis, ax.get_xscale(), ax.get_xlim()), (ax.yaxis, ax.get_yscale(), ax.get_ylim())):
+            lo, hi = sorted(lim)
+            if scale != "log" or lo <= 0 or hi / lo >= 10**1.5 or isinstance(axis.get_major_locator(), ticker.FixedLocator):
+                continue
+            if axis is ax.xaxis:
+                axis.set_minor_locator(ticker.LogLocator(subs=(2.0, 5.0)))
+            for set_formatter in (axis.set_major_formatter, axis.set_minor_formatter):
+                f = ticker.ScalarFormatter(useOffset=False)
+                f.set_powerlimits((-3, 4))
+                set_formatter(f)
+    return fig
+
+
+def size_colors(params, cmap: str = "viridis", lo: float = 0.0, hi: float = 0.9) -> dict:
+    """Model size N → colour (small: dark, large: bright), the paper's "line colour encodes model size"."""
+    sizes = sorted(set(int(p) for p in params))
+    cols = colormaps[cmap](np.linspace(lo, hi, max(len(sizes), 1)))
+    return {n: cols[i] for i, n in enumerate(sizes)}
+
+
 def enable_notebook_display() -> bool:
     """Let IPython/Jupyter render a :class:`~matplotlib.figure.Figure` that is a cell's value, as PNG, and a
     :class:`pandas.DataFrame` as an HTML table without its index column.
@@ -493,12 +521,8 @@ def _table_html(df: pd.DataFrame) -> str:
     return df.to_html(index=False, na_rep="", border=0, classes="dataframe nnip-table")
 
 
-__all__ += ["enable_notebook_display", "panel_row", "tidy_log_axes", "plot_frontiers", "plot_frontier_by_size",
-            "plot_exponent_trend", "plot_sum_power_law_panels", "plot_compute_optimal_comparison", "plot_estimates"]
-
-
 # ----------------------------------------------------------------------------------------------------------
-# Ablation panels (Fig. 7–12 of nnip.paper.ablations)
+# Ablation panels (Fig. 7–12: nnip.paper.symmetry, multi_epoch, hyperparameters, vector_channels, diverse)
 # ----------------------------------------------------------------------------------------------------------
 
 def _ablation_ax(ax: Any, figsize: tuple[float, float] = (5.5, 4.0)) -> tuple[Figure, Any]:

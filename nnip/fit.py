@@ -34,6 +34,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from nnip import figures, scaling
+from nnip.presets import Analysis
 
 __all__ = ["StoreFit", "fit_store", "figure", "fit_cli"]
 
@@ -106,7 +107,8 @@ def _allocation(fit: Any, kappa: float) -> dict[str, float]:
 
 
 def fit_store(store: str | Path, arch: str, *, x: str = "flops", n_boot: int = 1000, seed: int = 0,
-              drop_first: float = 0.05, holdout: float = 0.25, tag: str | None = None) -> StoreFit:
+              drop_first: float = Analysis.drop_first, holdout: float = Analysis.holdout, tag: str | None = None
+              ) -> StoreFit:
     """Frontier, κ, sum-power-law and compute-optimal allocation of ``arch``'s runs in ``store`` (module docstring).
 
     Args:
@@ -220,7 +222,8 @@ def fit_cli(argv: list[str] | None = None) -> int:
     ap.add_argument("--x", choices=sorted(X_AXES), default="flops", help="frontier cost: FLOPs or wall-clock hours")
     ap.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of whole runs (default 1000)")
     ap.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    ap.add_argument("--drop-first", type=float, default=0.05, help="fraction of each run's steps dropped (0.05)")
+    ap.add_argument("--drop-first", type=float, default=Analysis.drop_first,
+                    help=f"fraction of each run's steps dropped ({Analysis.drop_first})")
     ap.add_argument("--out", help="write the table as CSV here")
     ap.add_argument("--png", help="write the figure as PNG here")
     ap.add_argument("--tag", help="only the runs carrying this tag (a study of a store that holds several: main)")

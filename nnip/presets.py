@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-__all__ = ["Preset", "ArchScale", "Tuning", "PRESETS", "get"]
+__all__ = ["Preset", "ArchScale", "Tuning", "Analysis", "Ablations", "PRESETS", "get"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,59 @@ class ArchScale:
     warmup_steps: int = 0
     #: the ladder entry (index into ``widths``) at the base width: where η* is tuned (None: no such rung)
     base_rung: int | None = None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """How the scaling fits of a preset read its runs (:mod:`nnip.paper.fits` → :mod:`nnip.scaling`)."""
+
+    #: bootstrap resamples of whole runs for the 95% intervals (App. E: 1000)
+    n_boot: int = 1000
+    #: fraction of each run's first steps left out of every fit (§3.2: "excluding the first 1%–10%")
+    drop_first: float = 0.05
+    #: per-architecture EMA smoothing factor of the validation loss (footnote 5: GemNet-OC, 0.9). Only at ``paper``
+    #: scale: with the cpu preset's evaluations per run (the paper's runs have hundreds), an EMA of 0.9 lags by about
+    #: ten evaluations — a third of the run in log D — and would bias the exponents
+    ema: dict = field(default_factory=dict)
+    #: wall-clock multipliers (footnote 8: "we double EGNN's reported training time", its batch being twice the
+    #: others'; the same holds for the cpu preset, 32 vs 16; at tiny all batches are equal)
+    wall_factor: dict = field(default_factory=dict)
+    #: the frontier backtest holds out the top fraction of the log-range of compute
+    holdout: float = 0.25
+    #: bootstrap seed
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Ablations:
+    """What the ablation studies (Fig. 7–12, :mod:`nnip.paper`) vary at one preset; the ladders themselves are the
+    preset's ``archs``."""
+
+    #: ladder-based studies (Fig. 7, 8, 9, 12) use the first this-many preset widths (None: all)
+    ladder_cut: int | None
+    #: Fig. 8/9: data fraction r and epochs (None: the preset's ``epochs``), extra evaluations every k steps
+    epochs_fraction: float
+    epochs: int | None
+    eval_every: int | None
+    #: Fig. 10: the data fraction each tuning run streams, and the grids
+    hp_fraction: float
+    lrs: tuple
+    batch_sizes: tuple
+    depths: tuple
+    #: Fig. 10/11: index of the preset width at ≈ fixed N (None: the ladder entry at the model's base width, ≈1M)
+    ref_width: int | None
+    #: Fig. 11: vector channels E and the data fraction
+    vector_channels: tuple
+    vc_fraction: float
+    #: Fig. 12: structures and seed of the independent xtb-mols draw (tiny/cpu)
+    diverse_n: int | None
+    diverse_seed: int
+    #: bootstrap resamples for the ablations' 95% intervals (App. E: 1000); 0: none
+    n_boot: int
+    #: log-spaced evaluations of the short runs of Fig. 10/11 (only their ends matter) and of the multi-epoch runs
+    #: (which are also evaluated at every epoch end); None: the preset's ``n_evals``
+    short_log_points: int | None = None
+    epochs_log_points: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +121,10 @@ class Preset:
     #: Fig. 4 (eSEN at l_max 2/3/4): the first this-many eSEN rungs (None: all) on this fraction of the stream
     lmax_rungs: int | None = None
     lmax_fraction: float = 1.0
+    #: how the fits read the runs (bootstrap size, dropped first steps, EMA, wall-clock factors, backtest hold-out)
+    analysis: Analysis = field(default_factory=Analysis)
+    #: the scales of the ablation studies (Fig. 7–12); None: the preset has none
+    ablations: Ablations | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +209,11 @@ PRESETS: dict[str, Preset] = {
         n_evals=4,
         epochs=2,
         tuning=Tuning(fraction=0.5, lrs=(1e-3, 3e-3), warmups=(0, 2), log_points=4),
+        analysis=Analysis(n_boot=20),
+        # wiring only: a handful of runs, each a few steps
+        ablations=Ablations(ladder_cut=None, epochs_fraction=0.25, epochs=4, eval_every=1, hp_fraction=0.5,
+                            lrs=(5e-4, 1e-3), batch_sizes=(8, 16), depths=(1, 2), ref_width=0, vector_channels=(1, 4),
+                            vc_fraction=0.5, diverse_n=64, diverse_seed=1, n_boot=0),
     ),
     "cpu": Preset(
         name="cpu",
@@ -172,6 +234,14 @@ PRESETS: dict[str, Preset] = {
         tuning=Tuning(fraction=0.2, lrs=(3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1), warmups=(0, 200)),
         lmax_rungs=5,
         lmax_fraction=0.5,
+        analysis=Analysis(n_boot=1000, wall_factor={"egnn": 2.0}),
+        # the five smallest preset widths (the symmetry loss costs (M+1)x; five runs are the fewest behind a bootstrap
+        # interval, see nnip.paper.scorecard); 1 % (~1,000 structures) x 20 epochs, evaluated at every epoch end;
+        # Fig. 10/11 at the mu-P base rung, streaming 10 % of the data
+        ablations=Ablations(ladder_cut=5, epochs_fraction=0.01, epochs=20, eval_every=None, hp_fraction=0.1,
+                            lrs=(1e-4, 5e-4, 1e-3), batch_sizes=(8, 16, 32, 64), depths=(1, 2, 3, 4, 6),
+                            ref_width=None, vector_channels=(1, 2, 4, 8, 16), vc_fraction=0.25, diverse_n=5000,
+                            diverse_seed=1, n_boot=200, short_log_points=6, epochs_log_points=10),
     ),
     "paper": Preset(
         name="paper",
@@ -187,6 +257,12 @@ PRESETS: dict[str, Preset] = {
         amp="bf16",
         epochs=100,
         threads=None,
+        analysis=Analysis(n_boot=1000, ema={"gemnet_oc": 0.9}, wall_factor={"egnn": 2.0}),
+        # full ladders, 1 % x 100 epochs evaluated every 1000 steps, 3 x 4 tuning grid at ≈1M parameters
+        ablations=Ablations(ladder_cut=None, epochs_fraction=0.01, epochs=100, eval_every=1000, hp_fraction=0.1,
+                            lrs=(1e-4, 5e-4, 1e-3), batch_sizes=(64, 128, 256, 512), depths=(2, 4, 6, 8, 12, 16),
+                            ref_width=None, vector_channels=(1, 2, 4, 8, 16, 32), vc_fraction=1.0, diverse_n=None,
+                            diverse_seed=0, n_boot=1000, short_log_points=20),
     ),
 }
 

@@ -33,13 +33,13 @@ train_missing = True
 archs = "mpnn,egnn,gemnet_oc"
 
 # %%
-from nnip.paper import ablations
+from nnip.paper import hyperparameters
 
-lr_batch = ablations.lr_batch_study(preset, store, train_missing, archs=archs)
-depth_width = ablations.depth_width_study(preset, store, train_missing, archs=archs)
+lr_batch = hyperparameters.lr_batch_study(preset, store, train_missing, archs=archs)
+depth_width = hyperparameters.depth_width_study(preset, store, train_missing, archs=archs)
 
 # %%
-fig, table = ablations.fig10(lr_batch, depth_width, preset=preset)
+fig, table = hyperparameters.fig10(lr_batch, depth_width, preset=preset)
 fig
 
 # %%

@@ -29,12 +29,12 @@ store = "results"
 train_missing = True
 
 # %%
-from nnip.paper import ablations
+from nnip.paper import vector_channels
 
-curves = ablations.vector_channels_study(preset, store, train_missing)
+curves = vector_channels.vector_channels_study(preset, store, train_missing)
 
 # %%
-fig, table = ablations.fig11(curves, preset=preset)
+fig, table = vector_channels.fig11(curves, preset=preset)
 fig
 
 # %%

@@ -34,12 +34,12 @@ store = "results"
 train_missing = True
 
 # %%
-from nnip.paper import ablations
+from nnip.paper import diverse
 
-curves = ablations.diverse_study(preset, store, train_missing)
+curves = diverse.diverse_study(preset, store, train_missing)
 
 # %%
-fig, table = ablations.fig12(curves, preset=preset)
+fig, table = diverse.fig12(curves, preset=preset)
 fig
 
 # %%

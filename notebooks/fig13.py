@@ -26,12 +26,12 @@ m_values = "auto"  # "auto": 1, 2, 4, 8, 16, 32 (1, 2, 4 at tiny), or e.g. "1,4,
 l_d = "fit"  # "fit": B·D_max^-β from eq. (5), or a number
 
 # %%
-from nnip.paper import extras
+from nnip.paper import group_averaging
 
-curves, tta = extras.tta_study(preset, store, train_missing, m_values=m_values)
+curves, tta = group_averaging.tta_study(preset, store, train_missing, m_values=m_values)
 
 # %%
-fig, table = extras.fig13(curves, tta, l_d=l_d)
+fig, table = group_averaging.fig13(curves, tta, preset=preset, l_d=l_d)
 fig
 
 # %% [markdown]

@@ -21,12 +21,12 @@ train_missing = True
 x = "atoms_seen"  # or "flops"
 
 # %%
-from nnip.paper import extras
+from nnip.paper import energy_force
 
-curves = extras.energy_force_study(preset, store, train_missing)
+curves = energy_force.energy_force_study(preset, store, train_missing)
 
 # %%
-fig, table = extras.fig14(curves, x=x)
+fig, table = energy_force.fig14(curves, x=x)
 fig
 
 # %% [markdown]

@@ -19,15 +19,14 @@
 preset = "cpu"
 store = "results"
 train_missing = True
-drop_first = 0.05  # fraction of each run's first steps left out of the frontier (§3.2)
 
 # %%
-from nnip.paper import extras
+from nnip.paper import translation
 
-curves = extras.translation_study(preset, store, train_missing)
+curves = translation.translation_study(preset, store, train_missing)
 
 # %%
-fig, table = extras.fig15(curves, preset=preset, drop_first=drop_first)
+fig, table = translation.fig15(curves, preset=preset)
 fig
 
 # %% [markdown]

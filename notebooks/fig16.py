@@ -22,12 +22,12 @@ train_missing = True
 x = "atoms_seen"  # or "flops"
 
 # %%
-from nnip.paper import extras
+from nnip.paper import transformer
 
-curves, zero_loss = extras.transformer_study(preset, store, train_missing)
+curves, zero_loss = transformer.transformer_study(preset, store, train_missing)
 
 # %%
-fig, table = extras.fig16(curves, zero_loss, x=x)
+fig, table = transformer.fig16(curves, zero_loss, x=x)
 fig
 
 # %% [markdown]

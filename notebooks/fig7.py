@@ -36,12 +36,12 @@ train_missing = True
 symmetry_m = 5
 
 # %%
-from nnip.paper import ablations
+from nnip.paper import symmetry
 
-curves = ablations.symmetry_study(preset, store, train_missing, m=symmetry_m)
+curves = symmetry.symmetry_study(preset, store, train_missing, m=symmetry_m)
 
 # %%
-fig, table = ablations.fig7(curves, preset=preset, m=symmetry_m)
+fig, table = symmetry.fig7(curves, preset=preset, m=symmetry_m)
 fig
 
 # %%

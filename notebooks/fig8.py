@@ -35,12 +35,12 @@ holdout = 0.5
 tolerance = 0.05
 
 # %%
-from nnip.paper import ablations
+from nnip.paper import multi_epoch
 
-curves = ablations.multi_epoch_study(preset, store, train_missing)
+curves = multi_epoch.multi_epoch_study(preset, store, train_missing)
 
 # %%
-fig, table = ablations.fig8(curves, preset=preset, holdout=holdout, tol=tolerance)
+fig, table = multi_epoch.fig8(curves, preset=preset, holdout=holdout, tol=tolerance)
 fig
 
 # %%

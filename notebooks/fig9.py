@@ -29,12 +29,12 @@ store = "results"
 train_missing = True
 
 # %%
-from nnip.paper import ablations
+from nnip.paper import multi_epoch
 
-curves = ablations.augmented_vs_equivariant_study(preset, store, train_missing)
+curves = multi_epoch.augmented_vs_equivariant_study(preset, store, train_missing)
 
 # %%
-fig, table = ablations.fig9(curves, preset=preset)
+fig, table = multi_epoch.fig9(curves, preset=preset)
 fig
 
 # %%

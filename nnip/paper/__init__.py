@@ -4,11 +4,24 @@ Notebooks stay thin: a ``parameters`` cell, then calls into these modules. A *st
 (:mod:`nnip.sweep`) run at a preset's scale (:mod:`nnip.presets`) into a run store; :func:`run_study` trains what is
 missing (``train_missing=True``) or fails loudly naming what is missing.
 
-- :mod:`nnip.paper.main` — Fig. 1–6, Tables 1 and 7 (the main scaling study and κ)
-- :mod:`nnip.paper.ablations` — Fig. 7–12 (symmetry loss, multi-epoch, augmentation, hyper-parameters, EGNN channels,
-  diverse split)
-- :mod:`nnip.paper.extras` — Fig. 13–16 (test-time averaging, energy vs force, translation invariance, transformer)
-- :mod:`nnip.paper.materials` — the materials chapter (Trikha et al. 2025)
+One module per section of the paper, each study spec → run store → :mod:`nnip.paper.fits` (on :mod:`nnip.scaling`)
+→ :mod:`nnip.figures` → :func:`comparison_table`:
+
+- :mod:`~nnip.paper.main` — Fig. 1–6, Tables 1 and 7 (the main scaling study and κ); :mod:`~nnip.paper.kappa` — κ
+  against width; :mod:`~nnip.paper.tuning` — the η* sweep; :mod:`~nnip.paper.pilot` — the cpu preset's pilot
+- :mod:`~nnip.paper.symmetry` — Fig. 7 (symmetry loss, §4.4)
+- :mod:`~nnip.paper.multi_epoch` — Fig. 8, 9 (multi-epoch training, augmentation vs equivariance, §4.5)
+- :mod:`~nnip.paper.hyperparameters` — Fig. 10 (learning rate × batch size, depth × width, §3.3)
+- :mod:`~nnip.paper.vector_channels` — Fig. 11 (EGNN vector channels, App. F)
+- :mod:`~nnip.paper.diverse` — Fig. 12 (another data split, App. G)
+- :mod:`~nnip.paper.group_averaging` — Fig. 13 (test-time group averaging, App. H)
+- :mod:`~nnip.paper.energy_force` — Fig. 14 (energy and force terms of the loss, App. I)
+- :mod:`~nnip.paper.translation` — Fig. 15 (translation invariance, App. J)
+- :mod:`~nnip.paper.transformer` — Fig. 16 (the vanilla transformer and the all-zero predictor, App. K)
+- :mod:`~nnip.paper.materials` — the materials chapter (Trikha et al. 2025)
+- :mod:`~nnip.paper.scorecard` — every claim of the paper against our runs; :mod:`~nnip.paper.catalog` — every study
+- shared: :mod:`~nnip.paper.fits` (the fits and their settings), :mod:`~nnip.paper.ladders` (the ablations' model
+  entries), :mod:`~nnip.paper.published` (the papers' numbers)
 """
 
 from nnip.figures import enable_notebook_display

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["ARCH_LABELS", "PAPER_ARCHS", "comparison_table", "concat_studies", "left_out_of", "notes_left_out",
-           "project_root", "run_study", "select_archs", "store_path"]
+__all__ = ["ARCH_LABELS", "PAPER_ARCHS", "TOO_FEW", "cached_json", "comparison_table", "concat_studies", "left_out_of",
+           "notes_left_out", "project_root", "report_row", "row", "run_study", "select_archs", "store_path", "title"]
+
+#: the words of a note whose fit the preset's runs cannot support (:mod:`nnip.paper.fits`)
+TOO_FEW = "too few runs at this preset"
 
 #: display names (Table 2 of Ngo & Ravanbakhsh: symmetry class in parentheses)
 ARCH_LABELS = {
@@ -139,20 +144,80 @@ def notes_left_out(fn):
     return wrapper
 
 
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def row(quantity: str, paper=None, ours=None, ci=None, bt=None, note: str = "") -> dict:
+    """One row of :func:`comparison_table`; ``bt`` a :class:`nnip.scaling.Backtest` (its ARE is shown) or None."""
+    return {"quantity": quantity, "paper": paper, "ours": ours, "ci": ci,
+            "backtest_are": None if bt is None else bt.are, "note": note}
+
+
+def report_row(quantity: str, rep, key: str, paper=None, note: str = "", *, arch: str | None = None,
+               backtest: bool = True) -> dict:
+    """A row from a :class:`nnip.scaling.Report`: its value and 95% interval of ``key``, its backtest and notes
+    (``rep=None``: no runs). ``paper`` a number, words, or an ``(estimate, lo, hi)`` triple; with ``arch`` the
+    table gets an architecture column and a "paper 95% CI" column."""
+    paper_ci = None
+    if isinstance(paper, tuple):
+        paper, paper_ci = paper[0], (paper[1], paper[2])
+    notes = [n for n in (note, rep.note if rep is not None else TOO_FEW) if n]
+    bt = rep.backtest if (rep is not None and backtest) else None
+    out = row(quantity, paper, rep.value(key) if rep is not None else math.nan, rep.ci(key) if rep is not None else None,
+              bt, "; ".join(notes))
+    if arch is not None:
+        out.update(arch=arch, paper_ci=paper_ci)
+    return out
+
+
 def comparison_table(rows: list[dict]) -> pd.DataFrame:
     """The "paper vs ours" table shown under every figure: one row per quantity.
 
-    Each row: ``quantity``, ``paper`` (number or None), ``ours`` (number), optional ``ci`` ((lo, hi)), optional
-    ``backtest_are`` (absolute relative error of predicting the held-out largest run), optional ``note``.
+    Each row (:func:`row`, :func:`report_row` or a dict): ``quantity``, ``paper`` (a number, words — the paper states
+    a direction, not a number — or None), ``ours`` (a number; words; None or NaN when the runs cannot support it,
+    shown "–"), optional ``ci`` ((lo, hi)), optional ``backtest_are`` (absolute relative error of predicting the
+    held-out largest run), optional ``note``; optional ``arch`` and ``paper_ci`` add an "architecture" column first
+    and the paper's interval beside its value.
     """
     out = []
     for r in rows:
-        ci = r.get("ci")
+        paper, ours, ci = r.get("paper"), r.get("ours"), r.get("ci")
+        if _is_num(ours):
+            shown = f"{ours:.3g}"
+            if ci is not None and all(_is_num(c) for c in ci):
+                shown += f" [{ci[0]:.3g}–{ci[1]:.3g}]"
+        else:
+            shown = ours if isinstance(ours, str) else "–"
         out.append({
             "quantity": r["quantity"],
-            "paper": "" if r.get("paper") is None else f"{r['paper']:.3g}",
-            "ours": f"{r['ours']:.3g}" + (f" [{ci[0]:.3g}–{ci[1]:.3g}]" if ci is not None else ""),
+            "paper": paper if isinstance(paper, str) else (f"{paper:.3g}" if _is_num(paper) else ""),
+            "ours": shown,
             "backtest ARE": "" if r.get("backtest_are") is None else f"{100 * r['backtest_are']:.1f}%",
             "note": r.get("note", ""),
         })
-    return pd.DataFrame(out)
+    table = pd.DataFrame(out, columns=["quantity", "paper", "ours", "backtest ARE", "note"])
+    if any("paper_ci" in r for r in rows):
+        table.insert(2, "paper 95% CI", ["" if r.get("paper_ci") is None else
+                                         f"[{r['paper_ci'][0]:.3g}–{r['paper_ci'][1]:.3g}]" for r in rows])
+    if any("arch" in r for r in rows):
+        table.insert(0, "architecture", [ARCH_LABELS.get(r.get("arch"), str(r.get("arch", ""))) for r in rows])
+    return table
+
+
+def cached_json(store, run_id: str, name: str, key: str, compute) -> dict:
+    """``<run>/<name>`` JSON of a :class:`nnip.runs.RunStore`: ``{key: result}``; computes and writes a missing key
+    (evaluations that need a checkpoint or the dataset, kept beside the run's curve so that a book rebuilt from a
+    committed store needs neither)."""
+    doc = store.read_json(run_id, name) or {}
+    if key not in doc:
+        doc[key] = compute()
+        store.write_json(run_id, name, doc)
+    return doc[key]
+
+
+def title(fig, text: str, preset: str) -> None:
+    """The figure's title; at ``tiny`` marked as a wiring check."""
+    if preset == "tiny":
+        text += "  [preset tiny: wiring check, not science]"
+    fig.suptitle(text, fontsize="medium")

@@ -13,7 +13,9 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from nnip.paper import ablations, extras, main, materials, tuning
+from nnip.paper import (
+    diverse, hyperparameters, main, materials, multi_epoch, symmetry, transformer, translation, tuning, vector_channels,
+)
 from nnip.paper._common import store_path
 
 __all__ = ["STUDIES", "specs", "missing_runs", "train_all", "cpu_hours"]
@@ -23,14 +25,14 @@ STUDIES: dict[str, Callable[[str], list[dict]]] = {
     "tuning": lambda p: [tuning.tuning_spec(p)],
     "main": lambda p: [main.main_spec("all")],
     "fig4-lmax": lambda p: [main.lmax_spec(p)],
-    "fig7-symmetry-loss": lambda p: [ablations.symmetry_spec(p)],
-    "fig8-9-multi-epoch": lambda p: [ablations.multi_epoch_spec(p, "mpnn", (False, True)),
-                                     ablations.multi_epoch_spec(p, "esen", (False,))],
-    "fig10-hyper-parameters": lambda p: [ablations.lr_batch_spec(p), ablations.depth_width_spec(p)],
-    "fig11-vector-channels": lambda p: [ablations.vector_channels_spec(p)],
-    "fig12-diverse-split": lambda p: [ablations.diverse_spec(p)],
-    "fig15-translation": lambda p: [extras.TRANSLATION_SPEC],
-    "fig16-transformer": lambda p: [extras.TRANSFORMER_SPEC],
+    "fig7-symmetry-loss": lambda p: [symmetry.symmetry_spec(p)],
+    "fig8-9-multi-epoch": lambda p: [multi_epoch.multi_epoch_spec(p, "mpnn", (False, True)),
+                                     multi_epoch.multi_epoch_spec(p, "esen", (False,))],
+    "fig10-hyper-parameters": lambda p: [hyperparameters.lr_batch_spec(p), hyperparameters.depth_width_spec(p)],
+    "fig11-vector-channels": lambda p: [vector_channels.vector_channels_spec(p)],
+    "fig12-diverse-split": lambda p: [diverse.diverse_spec(p)],
+    "fig15-translation": lambda p: [translation.TRANSLATION_SPEC],
+    "fig16-transformer": lambda p: [transformer.TRANSFORMER_SPEC],
     "materials": lambda p: materials.materials_specs(p),
 }
 

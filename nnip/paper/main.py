@@ -11,7 +11,8 @@ Two studies (sweep specs, :mod:`nnip.sweep`), run at a preset's scale by :func:`
 Every item returns ``(figure, table)``: a :class:`matplotlib.figure.Figure` and the "paper vs ours" DataFrame
 (:func:`nnip.paper.comparison_table` plus an ``architecture`` column and the paper's 95% interval). Formulas come
 from :mod:`nnip.scaling`, drawing from :mod:`nnip.figures`. The analysis choices per preset (bootstrap size,
-dropped first steps, EMA smoothing, backtest hold-out) live in :data:`FIT`, not in notebooks.
+dropped first steps, EMA smoothing, backtest hold-out) live in the preset (:class:`nnip.presets.Analysis`),
+read through :mod:`nnip.paper.fits`, not in notebooks.
 
 Degenerate inputs (a tiny study with two runs per architecture) never crash an item: a fit that
 :mod:`nnip.scaling` rejects with ``ValueError`` (too few points, one distinct N, …) leaves its row empty ("–")
@@ -20,10 +21,7 @@ with the note "too few runs at this preset" and the library's reason; no number 
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import math
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -31,33 +29,18 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from nnip import figures, scaling
-from nnip.paper._common import ARCH_LABELS, PAPER_ARCHS, comparison_table, notes_left_out, run_study, select_archs
+from nnip.paper._common import (
+    ARCH_LABELS, PAPER_ARCHS, TOO_FEW, comparison_table, notes_left_out, report_row, run_study, select_archs,
+)
+from nnip.paper.fits import (
+    LABELS, X_FLOPS, X_HOURS, X_MODEL, frontier_report, kappa_report, prepare, settings, sum_power_law_report,
+    wall_column,
+)
+from nnip.paper.published import PAPER, paper_value
 from nnip.presets import get as get_preset
 
-__all__ = [
-    "FIT", "MAIN", "LMAX", "FitReport", "settings", "main_spec", "main_study", "lmax_spec", "lmax_study", "prepare",
-    "frontier_report", "sum_power_law_report", "kappa_report", "fig1", "fig2", "fig3", "fig4", "fig5", "fig6",
-    "table1", "table7",
-]
-
-#: Analysis choices per preset.
-#:
-#: - ``n_boot``: bootstrap resamples of whole runs for the 95% intervals (App. E: 1000).
-#: - ``drop_first``: fraction of each run's steps dropped before fitting (§3.2: "excluding the first 1%–10%").
-#: - ``ema``: per-architecture EMA smoothing factor of the validation loss (footnote 5: GemNet-OC, 0.9). Only at
-#:   ``paper`` scale: with the cpu preset's 30 evaluations per run (the paper's runs have hundreds), an EMA of 0.9
-#:   lags by about ten evaluations — a third of the run in log D — and would bias the exponents.
-#: - ``wall_factor``: wall-clock multipliers (footnote 8: "we double EGNN's reported training time", EGNN's batch
-#:   being twice the others'; the same holds for the cpu preset, 32 vs 16; at tiny all batches are equal).
-#: - ``holdout``: the frontier backtest holds out the top fraction of the log-range of compute.
-#: - ``seed``: bootstrap seed.
-FIT: dict[str, dict[str, Any]] = {
-    "tiny": {"n_boot": 20, "drop_first": 0.05, "ema": {}, "wall_factor": {}, "holdout": 0.25, "seed": 0},
-    "cpu": {"n_boot": 1000, "drop_first": 0.05, "ema": {}, "wall_factor": {"egnn": 2.0}, "holdout": 0.25,
-            "seed": 0},
-    "paper": {"n_boot": 1000, "drop_first": 0.05, "ema": {"gemnet_oc": 0.9}, "wall_factor": {"egnn": 2.0},
-              "holdout": 0.25, "seed": 0},
-}
+__all__ = ["MAIN", "LMAX", "main_spec", "main_study", "lmax_spec", "lmax_study", "fig1", "fig2", "fig3", "fig4",
+           "fig5", "fig6", "table1", "table7"]
 
 #: The main study (§3, §4): the four architectures of Fig. 1 and Tables 1, 7, one streaming epoch.
 MAIN: dict[str, Any] = {"name": "main", "dataset": "molecules", "archs": list(PAPER_ARCHS), "tags": ["main"]}
@@ -65,26 +48,9 @@ MAIN: dict[str, Any] = {"name": "main", "dataset": "molecules", "archs": list(PA
 LMAX: dict[str, Any] = {"name": "fig4-esen-lmax", "dataset": "molecules", "archs": ["esen"],
                         "grid": {"model.hparams.l_max": [2, 3, 4]}, "tags": ["fig4"]}
 
-TOO_FEW = "too few runs at this preset"
-X_FLOPS, X_MODEL, X_HOURS = "C_pflops", "C3kND_pflops", "H_hours"
-LABELS = {
-    X_FLOPS: "measured compute C [PFLOPs]",
-    X_MODEL: "modelled compute 3κ̂ND [PFLOPs]",
-    X_HOURS: "training wall-clock H [hours]",
-    "val_loss": "validation loss (eq. 1, normalised)",
-    "atoms_seen": "training atoms D",
-    "params": "parameters N",
-}
 _LMAX = "model.hparams.l_max"
 
 figures.enable_notebook_display()  # a notebook cell ``fig`` shows the image (figures are built without pyplot)
-
-
-def settings(preset: str) -> dict[str, Any]:
-    """:data:`FIT` of ``preset`` (ValueError for an unknown preset)."""
-    if preset not in FIT:
-        raise ValueError(f"preset: {preset!r} has no analysis settings; choose one of {sorted(FIT)}")
-    return FIT[preset]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -120,163 +86,11 @@ def lmax_study(preset: str, store: str = "results", train_missing: bool = True) 
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Data preparation and fits
-# ----------------------------------------------------------------------------------------------------------
-
-def prepare(curves: pd.DataFrame, preset: str, arch: str | None = None) -> pd.DataFrame:
-    """The evaluations that enter the fits, for one architecture (``None``: as given).
-
-    Keeps rows after some training (``atoms_seen``, ``flops``, wall clock > 0) with a finite ``val_loss``; drops
-    each run's first ``drop_first`` of steps and applies the architecture's EMA (:data:`FIT`, §3.2, footnote 5); adds
-    ``C_pflops`` (measured training FLOPs / 10¹⁵), ``C3kND_pflops`` (the paper's compute model eq. 3, 3κ̂·N·D / 10¹⁵,
-    κ̂ fitted on these runs by :func:`kappa_report`'s least squares) and ``H_hours`` (:func:`wall_column` / 3600 × the
-    footnote-8 factor).
-    """
-    cfg = settings(preset)
-    df = curves if arch is None else curves[curves["arch"] == arch]
-    wall = wall_column(df)
-    vals = df[["atoms_seen", "flops", wall, "val_loss", "params"]].apply(pd.to_numeric, errors="coerce")
-    keep = (vals["atoms_seen"] > 0) & (vals["flops"] > 0) & (vals[wall] > 0) & (vals["params"] > 0)
-    df = df[keep & np.isfinite(vals["val_loss"])].copy()
-    if df.empty:
-        return df.assign(**{X_FLOPS: [], X_MODEL: [], X_HOURS: []})
-    kappa = _kappa_hat(df)
-    df = scaling.prepare_curves(df, "atoms_seen", "val_loss", cfg["drop_first"], cfg["ema"].get(arch), "run_id")
-    df[X_FLOPS] = df["flops"].astype(float) / scaling.PFLOP
-    df[X_MODEL] = 3.0 * kappa * df["params"].astype(float) * df["atoms_seen"].astype(float) / scaling.PFLOP
-    df[X_HOURS] = df[wall].astype(float) / 3600.0 * cfg["wall_factor"].get(arch, 1.0)
-    return df
-
-
-def wall_column(curves: pd.DataFrame) -> str:
-    """The wall clock H is measured by: ``wall_s_train`` — training steps only (no set-up, no validation, no
-    checkpoints, no FLOP counting), what §4.1's time frontier is about; ``wall_s`` only for stores written before
-    the trainer recorded it."""
-    return "wall_s_train" if "wall_s_train" in curves.columns else "wall_s"
-
-
-def _kappa_hat(df: pd.DataFrame) -> float:
-    """κ̂ of eq. (3) on every evaluation of ``df`` (NaN when it cannot be fitted: the C3kND column is then NaN)."""
-    try:
-        return scaling.fit_kappa(df["flops"].astype(float), df["params"].astype(float),
-                                 df["atoms_seen"].astype(float)).kappa
-    except ValueError:
-        return math.nan
-
-
-#: One fit with its bootstrap interval and backtest, or the reason why not (:class:`nnip.scaling.Report`).
-FitReport = scaling.Report
-
-
-def _report(fit_fn: Callable[[pd.DataFrame], Any], data: pd.DataFrame, preset: str,
-            derived: Callable[[Any], Mapping[str, float]] | None = None,
-            backtest_kw: Mapping[str, Any] | None = None) -> FitReport:
-    """:func:`nnip.scaling.report` with the preset's bootstrap size and seed (:data:`FIT`); what the fits reject
-    becomes a note "too few runs at this preset (reason)"."""
-    cfg = settings(preset)
-    return scaling.report(fit_fn, data, n_boot=cfg["n_boot"], seed=cfg["seed"], backtest=backtest_kw,
-                          derived=derived, too_few=TOO_FEW)
-
-
-def _power_law_on(df: pd.DataFrame, x: str) -> scaling.PowerLaw:
-    return scaling.fit_power_law(df[x], df["val_loss"], l_inf=0.0)
-
-
-def _frontier_fit(df: pd.DataFrame, x: str) -> scaling.PowerLaw:
-    """Eq. (4) with L∞ = 0 on the Pareto frontier of ``df`` (already prepared: no drop/EMA here)."""
-    return _power_law_on(scaling.pareto_frontier(df, x=x, y="val_loss"), x)
-
-
-def frontier_report(points: pd.DataFrame, x: str, preset: str) -> tuple[pd.DataFrame, FitReport]:
-    """Pareto frontier of prepared ``points`` in ``x`` (``C_pflops`` or ``H_hours``) and its eq. (4) fit (§4.1).
-
-    Interval: bootstrap over runs, the frontier rebuilt on each resample. Backtest: fit the frontier points below the
-    top ``holdout`` of the log-range of ``x``, predict the points above (the frontier at low compute does not depend
-    on the runs' later evaluations, so the held-out points are exactly those the smaller budgets never saw).
-    """
-    if points.empty:
-        return points, FitReport(notes=(f"{TOO_FEW} (no evaluations)",))
-    points = points[["run_id", "step", "params", x, "val_loss"]]  # narrow frames: bootstrap copies them n times
-    front = scaling.pareto_frontier(points, x=x, y="val_loss")
-    rep = _report(functools.partial(_frontier_fit, x=x), points, preset)
-    if rep.ok:
-        try:
-            bt = scaling.backtest(functools.partial(_power_law_on, x=x), front, by=x,
-                                  holdout=settings(preset)["holdout"], group=None)
-            rep = dataclasses.replace(rep, backtest=bt)
-        except ValueError as err:
-            rep = dataclasses.replace(rep, notes=(*rep.notes, f"no backtest, {TOO_FEW} ({err})"))
-    return front, rep
-
-
-def _sum_fit(df: pd.DataFrame) -> scaling.SumPowerLaw:
-    return scaling.fit_sum_power_law(df["params"], df["atoms_seen"], df["val_loss"], run_id=df["run_id"])
-
-
-def _compute_optimal_values(fit: Any, kappa: float) -> dict[str, float]:
-    return scaling.compute_optimal(fit, kappa, unit="pflops").as_dict()
-
-
-def sum_power_law_report(points: pd.DataFrame, preset: str, kappa: float | None = None) -> FitReport:
-    """Eq. (5) on prepared ``points`` (N = params, D = atoms_seen, L = val_loss), bootstrap over runs (App. E),
-    backtest on the held-out largest model; with ``kappa`` also eq. (6)–(7) (``a, b, G, F_c, gamma_c``, C in
-    PFLOPs) for the estimate and every resample."""
-    if points.empty:
-        return FitReport(notes=(f"{TOO_FEW} (no evaluations)",))
-    derived = None
-    if kappa is not None and np.isfinite(kappa) and kappa > 0:
-        derived = functools.partial(_compute_optimal_values, kappa=float(kappa))
-    points = points[["run_id", "step", "params", "atoms_seen", "val_loss"]]
-    return _report(_sum_fit, points, preset, derived=derived, backtest_kw={"by": "N", "holdout": "largest"})
-
-
-def _kappa_fit(df: pd.DataFrame) -> scaling.KappaFit:
-    return scaling.fit_kappa(df["flops"], df["params"], df["atoms_seen"], passes=3)
-
-
-def _kappa_predict(fit: scaling.KappaFit, df: pd.DataFrame) -> np.ndarray:
-    return fit.slope * df["params"].to_numpy(float) * df["atoms_seen"].to_numpy(float)
-
-
-def kappa_report(curves: pd.DataFrame, preset: str, arch: str | None = None) -> FitReport:
-    """κ of eq. (3) (Fig. 2): measured cumulative training FLOPs C vs N·D over every evaluation with D > 0,
-    ``C = 3κND`` through the origin; backtest: κ of the smaller models predicts the largest model's C."""
-    df = curves if arch is None else curves[curves["arch"] == arch]
-    vals = df[["atoms_seen", "flops", "params"]].apply(pd.to_numeric, errors="coerce")
-    df = df.loc[(vals["atoms_seen"] > 0) & (vals["flops"] > 0) & (vals["params"] > 0),
-                ["run_id", "step", "params", "atoms_seen", "flops"]]
-    if df.empty:
-        return FitReport(notes=(f"{TOO_FEW} (no evaluations)",))
-    return _report(_kappa_fit, df, preset,
-                   backtest_kw={"by": "N", "holdout": "largest", "y": "flops", "predict": _kappa_predict})
-
-
-# ----------------------------------------------------------------------------------------------------------
 # Tables
 # ----------------------------------------------------------------------------------------------------------
 
-def _row(arch: str, quantity: str, rep: FitReport | None, key: str, paper: Any = None, note: str = "",
-         backtest: bool = True) -> dict[str, Any]:
-    """One comparison row; ``paper`` a number or an ``(estimate, lo, hi)`` triple."""
-    paper_ci = None
-    if isinstance(paper, tuple):
-        paper, paper_ci = paper[0], (paper[1], paper[2])
-    value = rep.value(key) if rep is not None else math.nan
-    notes = [n for n in (note, rep.note if rep is not None else f"{TOO_FEW}") if n]
-    bt = rep.backtest if (rep is not None and backtest) else None
-    return {"arch": arch, "quantity": quantity, "paper": paper, "paper_ci": paper_ci, "ours": value,
-            "ci": rep.ci(key) if rep is not None else None, "backtest_are": None if bt is None else bt.are,
-            "note": "; ".join(notes)}
-
-
-def _table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """:func:`comparison_table` with an ``architecture`` column first and the paper's interval beside its value."""
-    out = comparison_table(rows)
-    out.insert(0, "architecture", [ARCH_LABELS.get(r["arch"], str(r["arch"])) for r in rows])
-    out.insert(out.columns.get_loc("paper") + 1, "paper 95% CI",
-               ["" if r["paper_ci"] is None else f"[{r['paper_ci'][0]:.3g}–{r['paper_ci'][1]:.3g}]" for r in rows])
-    out["ours"] = [("–" if not np.isfinite(r["ours"]) else s) for r, s in zip(rows, out["ours"])]
-    return out
+def _row(arch: str, quantity: str, rep, key: str, paper: Any = None, note: str = "", backtest: bool = True) -> dict:
+    return report_row(quantity, rep, key, paper, note, arch=arch, backtest=backtest)
 
 
 def _long(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -294,13 +108,6 @@ def _long(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(recs, columns=["quantity", "group", "source", "estimate", "lo", "hi"])
 
 
-def _paper(arch: str, *path: str) -> Any:
-    node: Any = scaling.PAPER.get(arch, {})
-    for p in path:
-        node = node.get(p) if isinstance(node, Mapping) else None
-    return node
-
-
 def _archs_present(curves: pd.DataFrame, arch: str | list = "all") -> list[str]:
     wanted = select_archs(arch)
     return [a for a in wanted if (curves["arch"] == a).any()]
@@ -311,7 +118,7 @@ def _archs_present(curves: pd.DataFrame, arch: str | list = "all") -> list[str]:
 # ----------------------------------------------------------------------------------------------------------
 
 def _frontiers(curves: pd.DataFrame, archs: list[str], preset: str, x: str
-               ) -> tuple[dict[str, pd.DataFrame], dict[str, FitReport]]:
+               ) -> tuple[dict[str, pd.DataFrame], dict[str, scaling.Report]]:
     fronts, reps = {}, {}
     for a in archs:
         fronts[a], reps[a] = frontier_report(prepare(curves, preset, a), x, preset)
@@ -319,7 +126,7 @@ def _frontiers(curves: pd.DataFrame, archs: list[str], preset: str, x: str
 
 
 def _time_note(arch: str, preset: str) -> str:
-    f = settings(preset)["wall_factor"].get(arch)
+    f = settings(preset).wall_factor.get(arch)
     return f"wall-clock ×{f:g} (footnote 8)" if f else ""
 
 
@@ -340,7 +147,7 @@ def fig1(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Any, pd.DataFrame]:
         for a in archs:
             if x == X_FLOPS:
                 rows.append(_row(a, "γ_c (frontier on measured C, eq. 4)", reps[a], "gamma",
-                                 _paper(a, "table1", "frontier", "gamma_c")))
+                                 paper_value(a, "table1", "frontier", "gamma_c")))
             else:
                 rows.append(_row(a, "γ_h (time frontier, eq. 4)", reps[a], "gamma", None,
                                  "; ".join(n for n in ("paper: Fig. 1 right, value not printed",
@@ -348,9 +155,9 @@ def fig1(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Any, pd.DataFrame]:
     _, model_reps = _frontiers(curves, archs, preset, X_MODEL)
     for a in archs:
         rows.append(_row(a, "γ_c (frontier on modelled C = 3κ̂ND, eq. 3–4)", model_reps[a], "gamma",
-                         _paper(a, "table1", "frontier", "gamma_c"), "κ̂ fitted on these runs (Fig. 2)"))
+                         paper_value(a, "table1", "frontier", "gamma_c"), "κ̂ fitted on these runs (Fig. 2)"))
     rows.sort(key=lambda r: archs.index(r["arch"]))
-    return fig, _table(rows)
+    return fig, comparison_table(rows)
 
 
 @notes_left_out
@@ -373,10 +180,10 @@ def fig2(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Any, pd.DataFrame]:
     ax.set_title("κ from C ≈ 3κND (eq. 3)")
     figures.tidy_log_axes(ax)
     note = "κ falls with width (per-edge work ∝ w, N ∝ w²) and grows with edges per atom: see κ against width"
-    rows = [_row(a, "κ [FLOPs per parameter per atom]", reps[a], "kappa", _paper(a, "kappa"), note) for a in archs]
+    rows = [_row(a, "κ [FLOPs per parameter per atom]", reps[a], "kappa", paper_value(a, "kappa"), note) for a in archs]
     rows += [_row(a, "R² of C vs N·D", reps[a], "r2", None, backtest=False) for a in archs]
     rows.sort(key=lambda r: archs.index(r["arch"]))
-    return fig, _table(rows)
+    return fig, comparison_table(rows)
 
 
 @notes_left_out
@@ -392,7 +199,7 @@ def fig3(curves: pd.DataFrame, arch: str = "all", preset: str = "cpu") -> tuple[
         pts = prepare(curves, preset, a)
         raw = curves[curves["arch"] == a].copy()
         raw[X_FLOPS] = raw["flops"].astype(float) / scaling.PFLOP
-        raw[X_HOURS] = raw[wall_column(raw)].astype(float) / 3600.0 * settings(preset)["wall_factor"].get(a, 1.0)
+        raw[X_HOURS] = raw[wall_column(raw)].astype(float) / 3600.0 * settings(preset).wall_factor.get(a, 1.0)
         raw = raw[(raw[X_FLOPS] > 0) & (raw[X_HOURS] > 0)]
         for i, (x, sym) in enumerate(((X_FLOPS, "c"), (X_HOURS, "h"))):
             front, rep = frontier_report(pts, x, preset)
@@ -402,10 +209,10 @@ def fig3(curves: pd.DataFrame, arch: str = "all", preset: str = "cpu") -> tuple[
             tnote = "" if paper else "paper: time fit not printed"
             tnote = "; ".join(n for n in (tnote, "" if paper else _time_note(a, preset)) if n)
             rows.append(_row(a, f"F_{sym} ({'C in PFLOPs' if paper else 'H in hours'})", rep, "F",
-                             _paper(a, "table1", "frontier", "F_c") if paper else None, tnote))
+                             paper_value(a, "table1", "frontier", "F_c") if paper else None, tnote))
             rows.append(_row(a, f"γ_{sym}", rep, "gamma",
-                             _paper(a, "table1", "frontier", "gamma_c") if paper else None, tnote))
-    return fig, _table(rows)
+                             paper_value(a, "table1", "frontier", "gamma_c") if paper else None, tnote))
+    return fig, comparison_table(rows)
 
 
 @notes_left_out
@@ -427,20 +234,20 @@ def fig4(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Any, pd.DataFrame]:
     ax_f.set_title("eSEN: loss–FLOPs frontier per ℓ_max")
     est = [reps[lm].value("gamma") for lm in lmaxes]
     cis = [reps[lm].ci("gamma") or (math.nan, math.nan) for lm in lmaxes]
-    figures.plot_exponent_trend(lmaxes, est, cis, reference={4: _paper("esen", "table1", "frontier", "gamma_c")},
+    figures.plot_exponent_trend(lmaxes, est, cis, reference={4: paper_value("esen", "table1", "frontier", "gamma_c")},
                                 xlabel="maximum degree ℓ_max", ylabel="compute exponent γ_c (eq. 4)", ax=ax_g)
     rows = []
     for lm in lmaxes:
-        paper = _paper("esen", "table1", "frontier", "gamma_c") if lm == 4 else None
+        paper = paper_value("esen", "table1", "frontier", "gamma_c") if lm == 4 else None
         pnote = "paper: Table 1 eSEN (ℓ_max = 4)" if lm == 4 else "paper: Fig. 4, value not printed"
         rows.append(_row("esen", f"γ_c, ℓ_max = {lm}", reps[lm], "gamma", paper, pnote))
         rows.append(_row("esen", f"F_c (C in PFLOPs), ℓ_max = {lm}", reps[lm], "F",
-                         _paper("esen", "table1", "frontier", "F_c") if lm == 4 else None, pnote))
-    return fig, _table(rows)
+                         paper_value("esen", "table1", "frontier", "F_c") if lm == 4 else None, pnote))
+    return fig, comparison_table(rows)
 
 
 def _sum_reports(curves: pd.DataFrame, archs: list[str], preset: str, with_kappa: bool = False
-                 ) -> tuple[dict[str, FitReport], dict[str, FitReport]]:
+                 ) -> tuple[dict[str, scaling.Report], dict[str, scaling.Report]]:
     kap = {a: kappa_report(curves, preset, a) for a in archs} if with_kappa else {}
     sums = {a: sum_power_law_report(prepare(curves, preset, a), preset,
                                     kappa=kap[a].value("kappa") if with_kappa else None) for a in archs}
@@ -462,9 +269,9 @@ def fig5(curves: pd.DataFrame, arch: str = "all", preset: str = "cpu") -> tuple[
         rep = sums[a]
         figures.plot_sum_power_law_panels(rep.estimate, rep.data, axes[0, j], axes[1, j], title=ARCH_LABELS[a],
                                           note=None if rep.ok else TOO_FEW)
-        rows.append(_row(a, "β (data exponent)", rep, "beta", _paper(a, "table7", "beta")))
-        rows.append(_row(a, "α (parameter exponent)", rep, "alpha", _paper(a, "table7", "alpha")))
-    return fig, _table(rows)
+        rows.append(_row(a, "β (data exponent)", rep, "beta", paper_value(a, "table7", "beta")))
+        rows.append(_row(a, "α (parameter exponent)", rep, "alpha", paper_value(a, "table7", "alpha")))
+    return fig, comparison_table(rows)
 
 
 @notes_left_out
@@ -477,20 +284,20 @@ def fig6(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Any, pd.DataFrame]:
     ours, ref, rows = {}, {}, []
     for a in archs:
         label = ARCH_LABELS[a].split(" (")[0]
-        paper_co = scaling.compute_optimal(scaling.paper_params(a), scaling.PAPER[a]["kappa"], unit="pflops")
+        paper_co = scaling.compute_optimal(scaling.paper_params(a), PAPER[a]["kappa"], unit="pflops")
         ref[label] = paper_co
         rep = sums[a]
         if rep.ok and np.isfinite(rep.value("a")):
             ours[label] = scaling.compute_optimal(rep.estimate, kap[a].value("kappa"), unit="pflops")
         rows.append(_row(a, "a (N* ∝ C^a)", rep, "a", paper_co.a, "paper: from Table 7"))
         rows.append(_row(a, "b (D* ∝ C^b)", rep, "b", paper_co.b, "paper: from Table 7"))
-        rows.append(_row(a, "κ (eq. 3)", kap[a], "kappa", scaling.PAPER[a]["kappa"]))
+        rows.append(_row(a, "κ (eq. 3)", kap[a], "kappa", PAPER[a]["kappa"]))
     c_ours = pd.to_numeric(curves["flops"], errors="coerce") / scaling.PFLOP
     c_ours = c_ours[c_ours > 0]
     measured = (float(c_ours.min()), float(c_ours.max())) if len(c_ours) else None
     lo = min(1e-2, measured[0]) if measured else 1e-2
     fig = figures.plot_compute_optimal_comparison(ours, ref, C_pflops=(lo, 1e4), measured=measured)
-    return fig, _table(rows)
+    return fig, comparison_table(rows)
 
 
 @notes_left_out
@@ -509,13 +316,13 @@ def table1(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Any, pd.DataFrame
         for q, fk in (("F_c", "F"), ("gamma_c", "gamma")):
             sym = "F_c" if q == "F_c" else "γ_c"
             rows.append(_row(a, f"{sym}, frontier eq. (4) on measured C", front, fk,
-                             _paper(a, "table1", "frontier", q)))
+                             paper_value(a, "table1", "frontier", q)))
             rows.append(_row(a, f"{sym}, frontier eq. (4) on 3κ̂ND", front_model, fk,
-                             _paper(a, "table1", "frontier", q), knote))
-            rows.append(_row(a, f"{sym}, sum-power-law eq. (7)", sums[a], q, _paper(a, "table1", "sum_power_law", q),
+                             paper_value(a, "table1", "frontier", q), knote))
+            rows.append(_row(a, f"{sym}, sum-power-law eq. (7)", sums[a], q, paper_value(a, "table1", "sum_power_law", q),
                              knote))
     fig = figures.plot_estimates(_long(rows), title="Table 1: compute-optimal scaling (C in PFLOPs)")
-    return fig, _table(rows)
+    return fig, comparison_table(rows)
 
 
 @notes_left_out
@@ -527,6 +334,6 @@ def table7(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Any, pd.DataFrame
     rows = []
     for a in archs:
         for key, sym in (("log10_A", "log10 A"), ("log10_B", "log10 B"), ("alpha", "α"), ("beta", "β")):
-            rows.append(_row(a, sym, sums[a], key, _paper(a, "table7", key)))
+            rows.append(_row(a, sym, sums[a], key, paper_value(a, "table7", key)))
     fig = figures.plot_estimates(_long(rows), title="Table 7: sum-power-law eq. (5)")
-    return fig, _table(rows)
+    return fig, comparison_table(rows)

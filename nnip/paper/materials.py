@@ -26,9 +26,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from nnip import scaling
+from nnip import figures, scaling
+from nnip.paper import fits
 from nnip.paper._common import ARCH_LABELS, comparison_table, concat_studies, notes_left_out, run_study, store_path
-from nnip.paper.extras import cached_zero_output_loss, tidy_log_axes, try_fit
+from nnip.paper.transformer import cached_zero_output_loss
 from nnip.paper.published import TRIKHA_LAWS, TRIKHA_LR, TRIKHA_TRANSFORMER_PLATEAU
 
 __all__ = ["PAPER_LAWS", "TRANSFORMER_PLATEAU", "ARCHS", "materials_specs", "materials_study", "scaling_points",
@@ -128,7 +129,7 @@ def materials_study(preset: str, store="results", train_missing: bool = True, **
 
 def zero_output_loss(curves: pd.DataFrame, preset: str, store="results") -> float:
     """The loss of the all-zero predictor (mean energy, zero forces and stress) on the materials validation split
-    (:func:`nnip.paper.extras.zero_output_loss`): where Trikha et al.'s transformers plateau."""
+    (:func:`nnip.train.evaluate.zero_output_loss`): where Trikha et al.'s transformers plateau."""
     return cached_zero_output_loss(curves, preset, store)
 
 
@@ -166,15 +167,9 @@ def fit_laws(curves: pd.DataFrame, *, drop_first: float = 0.0, holdout_c: float 
 
 
 def _fit(data: pd.DataFrame, col: str, *, holdout, group) -> dict:
-    fit, note = try_fit(scaling.fit_power_law, data[col], data["val_loss"])
-    are = None
-    if fit is not None:
-        def fit_fn(d):
-            return scaling.fit_power_law(d[col], d["val_loss"])
-
-        bt, bt_note = try_fit(scaling.backtest, fit_fn, data, by=col, holdout=holdout, group=group)
-        are, note = (bt.are, "") if bt is not None else (None, f"backtest: {bt_note}")
-    return {"fit": fit, "are": are, "note": note, "x": data[col].to_numpy(float), "y": data["val_loss"].to_numpy(float)}
+    rep = fits.power_law_report(data, col, holdout=holdout, group=group)
+    return {"fit": rep.estimate, "are": rep.backtest.are if rep.backtest is not None else None, "note": rep.note,
+            "x": data[col].to_numpy(float), "y": data["val_loss"].to_numpy(float)}
 
 
 @notes_left_out
@@ -211,7 +206,7 @@ def figure(curves: pd.DataFrame, zero_loss: float | None = None, *, drop_first: 
     axes["D"].set_title("data scaling (largest model)", fontsize="medium")
     axes["P"].set_title("parameter scaling (full data)", fontsize="medium")
     axes["C"].set_title("compute scaling (Pareto frontier)", fontsize="medium")
-    return tidy_log_axes(fig), _table(laws, curves, zero_loss)
+    return figures.tidy_narrow_log_axes(fig), _table(laws, curves, zero_loss)
 
 
 def _table(laws: dict, curves: pd.DataFrame, zero_loss: float | None) -> pd.DataFrame:

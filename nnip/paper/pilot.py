@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from nnip import figures
-from nnip.paper import main
+from nnip import figures, scaling
+from nnip.paper import fits
 from nnip.paper._common import ARCH_LABELS, comparison_table
 
 __all__ = ["ARCHS", "FRACTION", "MIN_DECADES", "MAX_CI", "MAX_ARE", "truncate", "criteria", "fig_pilot"]
@@ -40,16 +40,16 @@ def truncate(curves: pd.DataFrame, fraction: float = FRACTION) -> pd.DataFrame:
 
 
 def criteria(curves: pd.DataFrame, preset: str, archs=ARCHS, fraction: float = FRACTION
-             ) -> tuple[dict[str, pd.DataFrame], dict[str, main.FitReport], pd.DataFrame]:
+             ) -> tuple[dict[str, pd.DataFrame], dict[str, scaling.Report], pd.DataFrame]:
     """``(frontiers, reports, table)``: per arch the frontier and eq. (4) fit on the truncated runs, and one row per
     arch with the decades of C spanned, γ_c [95% CI], the interval's relative half-width, the backtest ARE and the
     verdict (pass only if all three criteria hold)."""
     short = truncate(curves, fraction)
     fronts, reps, rows = {}, {}, []
     for arch in archs:
-        front, rep = main.frontier_report(main.prepare(short, preset, arch), main.X_FLOPS, preset)
+        front, rep = fits.frontier_report(fits.prepare(short, preset, arch), fits.X_FLOPS, preset)
         fronts[arch], reps[arch] = front, rep
-        x = front[main.X_FLOPS].to_numpy(float) if len(front) else np.array([])
+        x = front[fits.X_FLOPS].to_numpy(float) if len(front) else np.array([])
         decades = float(np.log10(x.max() / x.min())) if len(x) > 1 else 0.0
         gamma, ci = rep.value("gamma"), rep.ci("gamma")
         half = (ci[1] - ci[0]) / 2 / abs(gamma) if ci is not None and gamma else np.nan
@@ -70,8 +70,8 @@ def fig_pilot(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Figure, pd.Dat
     """The pilot frontiers (log–log, eq. 4 fits) and the criteria table."""
     fronts, reps, table = criteria(curves, preset)
     fig, axes = figures.panel_row(1, panel_width=6.0, height=4.0)
-    figures.plot_frontiers(fronts, {a: r.estimate for a, r in reps.items()}, x=main.X_FLOPS,
-                           xlabel=main.LABELS[main.X_FLOPS], ylabel=main.LABELS["val_loss"],
+    figures.plot_frontiers(fronts, {a: r.estimate for a, r in reps.items()}, x=fits.X_FLOPS,
+                           xlabel=fits.LABELS[fits.X_FLOPS], ylabel=fits.LABELS["val_loss"],
                            labels={a: ARCH_LABELS[a] for a in fronts}, ax=axes[0])
     axes[0].set_title(f"pilot: first {FRACTION:.0%} of the main-study runs ({preset})")
     rows = []

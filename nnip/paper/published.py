@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PAPER", "paper_key", "paper_params", "APP_H", "TRIKHA_LAWS", "TRIKHA_TRANSFORMER_PLATEAU", "TRIKHA_LR"]
+__all__ = ["PAPER", "paper_key", "paper_params", "paper_value", "paper_frontier", "APP_H", "TRIKHA_LAWS", "TRIKHA_TRANSFORMER_PLATEAU", "TRIKHA_LR"]
 
 # Every interval is (estimate, lo, hi), 95% bootstrap CI (App. E).
 
@@ -81,6 +81,20 @@ def paper_params(arch: str) -> dict[str, float]:
 
 #: App. H: the data-limited loss at D_max ≈ 9.2e8 atoms ("L_D ≈ 0.223"), GA at the onset of saturation (M = 32), and
 #: the MPNN's parameter exponent (Table 7, eq. 5) which eq. (24) estimates; App. H: GA leaves α unchanged.
+def paper_value(arch: str, *path: str):
+    """``PAPER[arch][path[0]][path[1]]…``, None where the paper prints no such number (e.g. ``("table1",
+    "frontier", "gamma_c")`` → the ``(estimate, lo, hi)`` triple)."""
+    node = PAPER.get(arch, {})
+    for p in path:
+        node = node.get(p) if isinstance(node, dict) else None
+    return node
+
+
+def paper_frontier(arch: str, key: str) -> float:
+    """Table 1's frontier estimate ``key`` (``"F_c"`` or ``"gamma_c"``) of ``arch``."""
+    return PAPER[arch]["table1"]["frontier"][key][0]
+
+
 APP_H = {"L_D": 0.223, "M": 32, "alpha": PAPER["mpnn"]["table7"]["alpha"][0]}
 
 #: Trikha et al.'s fitted laws L = α·X^{−β}: X = D (training structures), P (parameters) or C (FLOPs). The summary

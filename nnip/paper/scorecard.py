@@ -2,10 +2,10 @@ r"""The scorecard: every quantitative claim of the two papers, the paper's value
 verdict computed from the run store by the rules below — never typed by hand (issue 10, §4).
 
 Our numbers come from the same studies and fits as the item pages: every compute exponent γ_c is the eq. (4)
-frontier fit on measured training FLOPs of :func:`nnip.paper.main.frontier_report` (Fig. 1, Table 1) applied to the
+frontier fit on measured training FLOPs of :func:`nnip.paper.fits.frontier_report` (Fig. 1, Table 1) applied to the
 study a claim is about (the ablation pages use fewer resamples and may differ in the third digit); α, β are Table 7's
 eq. (5) fits with the very same bootstrap resamples, from which a = β/(α+β) and α − β are derived; other intervals
-are bootstraps over runs (``n_boot`` and seed of :data:`nnip.paper.main.FIT`).
+are bootstraps over runs (``n_boot`` and seed of :class:`nnip.presets.Analysis`).
 
 ## Verdict rules
 
@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from nnip import scaling
-from nnip.paper import ablations, extras, main, materials
+from nnip.paper import fits, group_averaging, main, materials, multi_epoch, symmetry, transformer, translation
 from nnip.paper._common import ARCH_LABELS, PAPER_ARCHS, store_path
 
 __all__ = ["REPRODUCED", "NOT_REPRODUCED", "INCONCLUSIVE", "COLUMNS", "Estimate", "compare", "chain",
@@ -165,8 +165,8 @@ def _too_few(k: int) -> str:
 def _boot(fit_fn: Callable, data: pd.DataFrame, keys: Sequence[str], preset: str, group: str | None = None,
           derived: Callable | None = None) -> dict[str, Estimate]:
     """``keys`` of ``fit_fn(data)`` (a fit with ``params()`` or a mapping) and of ``derived(fit)``, with bootstrap
-    intervals over ``group`` (rows if None; ``n_boot`` and seed of :data:`nnip.paper.main.FIT`)."""
-    cfg, data = main.settings(preset), data.reset_index(drop=True)
+    intervals over ``group`` (rows if None; ``n_boot`` and seed of :class:`nnip.presets.Analysis`)."""
+    cfg, data = fits.settings(preset), data.reset_index(drop=True)
     k = data[group].nunique() if group else len(data)
     try:
         fit = fit_fn(data)
@@ -178,7 +178,7 @@ def _boot(fit_fn: Callable, data: pd.DataFrame, keys: Sequence[str], preset: str
     try:
         with warnings.catch_warnings():  # degenerate resamples are skipped; the rule on runs keeps them rare
             warnings.filterwarnings("ignore", message="bootstrap:")
-            boot = scaling.bootstrap(fit_fn, data, n=cfg["n_boot"], seed=cfg["seed"], group=group,
+            boot = scaling.bootstrap(fit_fn, data, n=cfg.n_boot, seed=cfg.seed, group=group,
                                      derived=derived, progress=False)
     except ValueError as err:
         return {key: Estimate(point.get(key, math.nan), note=f"no interval ({err})") for key in keys}
@@ -187,8 +187,8 @@ def _boot(fit_fn: Callable, data: pd.DataFrame, keys: Sequence[str], preset: str
 
 def frontier_gamma(curves: pd.DataFrame, preset: str, arch: str | None = None) -> Estimate:
     """γ_c of the eq. (4) frontier fit on measured C with its 95% interval, as Fig. 1 and Table 1 compute it."""
-    pts = main.prepare(curves, preset, arch)
-    _, rep = main.frontier_report(pts, main.X_FLOPS, preset)
+    pts = fits.prepare(curves, preset, arch)
+    _, rep = fits.frontier_report(pts, fits.X_FLOPS, preset)
     k, ci = pts["run_id"].nunique() if len(pts) else 0, rep.ci("gamma")
     if k < MIN_RUNS or ci is None:
         return Estimate(rep.value("gamma"), note=_too_few(k) if k < MIN_RUNS else rep.note)
@@ -206,21 +206,17 @@ def _allocation(fit: scaling.SumPowerLaw) -> dict[str, float]:
 
 
 def sum_law_estimates(points: pd.DataFrame, preset: str) -> dict[str, Estimate]:
-    """α, β, B of eq. (5) on :func:`nnip.paper.main.prepare`'d points with the resamples of Table 7
-    (:func:`~nnip.paper.main.sum_power_law_report`: same data, fit, ``n_boot`` and seed), and from the same resamples
+    """α, β, B of eq. (5) on :func:`nnip.paper.fits.prepare`'d points with the resamples of Table 7
+    (:func:`~nnip.paper.fits.sum_power_law_report`: same data, fit, ``n_boot`` and seed), and from the same resamples
     a = β/(α+β) (eq. 6), α − β and γ_c = αβ/(α+β) (eq. 7)."""
     pts = points[["run_id", "step", "params", "atoms_seen", "val_loss"]]
     return _boot(_sum_fit, pts, ("alpha", "beta", "B", "a", "alpha_minus_beta", "gamma_c_eq7"), preset,
                  group="run_id", derived=_allocation)
 
 
-def _final(curves: pd.DataFrame) -> pd.DataFrame:
-    return curves.sort_values("step").groupby("run_id").tail(1).sort_values("params")
-
-
 def ga_alpha_ratio(tta: pd.DataFrame, l_d: float, preset: str) -> Estimate:
     """α of eq. (24) ``L − L_D = A N^{−α}`` with GA at the largest M over α without GA (App. H), with a paired
-    bootstrap over model sizes; ``tta``: rows ``params, M, val_loss`` (:func:`nnip.paper.extras.tta_study`)."""
+    bootstrap over model sizes; ``tta``: rows ``params, M, val_loss`` (:func:`nnip.paper.group_averaging.tta_study`)."""
     m = int(tta["M"].max())
     wide = tta.pivot_table(index="params", columns="M", values="val_loss").reset_index()
     if m == 0:
@@ -272,7 +268,7 @@ def scorecard(preset: str, store="results", train_missing: bool = False) -> pd.D
     t7 = {k: {n[a]: P[a]["table7"][k][0] for a in PAPER_ARCHS} for k in ("alpha", "beta")}
     curves, miss = load(main.main_study)
     g = {n[a]: frontier_gamma(curves, preset, a) if curves is not None else Estimate() for a in PAPER_ARCHS}
-    s = {n[a]: sum_law_estimates(main.prepare(curves, preset, a), preset) if curves is not None else {}
+    s = {n[a]: sum_law_estimates(fits.prepare(curves, preset, a), preset) if curves is not None else {}
          for a in PAPER_ARCHS}
     est = {k: {x: s[x].get(k, Estimate()) for x in names} for k in ("alpha", "beta", "a", "alpha_minus_beta",
                                                                    "gamma_c_eq7", "B")}
@@ -297,7 +293,7 @@ def scorecard(preset: str, store="results", train_missing: bool = False) -> pd.D
     add("γ_c of eSEN grows with ℓmax from 2 to 4", "§4.1, Fig. 4", f"grows (not printed; ℓmax 4: {t1['eSEN']:.3g})",
         _list(gl), ordering_verdict(chain(list(gl.items()))), miss4)
 
-    sym, miss7 = load(ablations.symmetry_study)
+    sym, miss7 = load(symmetry.symmetry_study)
     gm = gammas(sym, "loss.symmetry_m", "mpnn")
     gs, gn = (gm[max(gm)], gm[0]) if len(gm) > 1 else (Estimate(), Estimate())
     add("the symmetry loss does not close the MPNN's gap: γ_c(MPNN + sym. loss) < γ_c of each equivariant model",
@@ -308,7 +304,7 @@ def scorecard(preset: str, store="results", train_missing: bool = False) -> pd.D
         "unchanged (the frontier only shifts right by γ_c·log10(M+1))", str(ratio(gs, gn)),
         equivalence_verdict(ratio(gs, gn), SAME_EXPONENT), miss7)
 
-    epochs, miss8 = load(ablations.multi_epoch_study)
+    epochs, miss8 = load(multi_epoch.multi_epoch_study)
     aug = gammas(None if epochs is None else epochs.assign(aug=epochs["train.augment"].astype(bool)), "aug", "mpnn")
     no, yes = aug.get(False, Estimate()), aug.get(True, Estimate())
     add("without augmentation the multi-epoch MPNN frontier breaks: γ_c(no aug.) < γ_c(aug.)", "§4.5, Fig. 8",
@@ -317,13 +313,13 @@ def scorecard(preset: str, store="results", train_missing: bool = False) -> pd.D
     add("augmentation recovers the one-epoch power law: γ_c(aug., multi-epoch) / γ_c(one epoch) ∈ [0.8, 1.25]",
         "§4.5, Fig. 8 (middle)", f"{AUGMENTED_GAMMA_C / t1['MPNN']:.3g} ({AUGMENTED_GAMMA_C} / {t1['MPNN']:.3g})",
         str(ratio(yes, g["MPNN"])), equivalence_verdict(ratio(yes, g["MPNN"]), SAME_EXPONENT), miss8 or miss)
-    both, miss9 = load(ablations.augmented_vs_equivariant_study)
+    both, miss9 = load(multi_epoch.augmented_vs_equivariant_study)
     ge = frontier_gamma(both, preset, "esen") if both is not None else Estimate()
     add("the gap between augmentation and equivariance grows with compute: γ_c(MPNN + aug.) < γ_c(eSEN), multi-epoch",
         "§4.5, Fig. 9", "the gap grows", _list({"MPNN + aug.": yes, "eSEN": ge}),
         ordering_verdict([("MPNN + aug.", yes, "eSEN", ge)]), miss9 or miss8)
 
-    tta, miss13 = load(extras.tta_study)
+    tta, miss13 = load(group_averaging.tta_study)
     ga = Estimate()
     if tta is not None and curves is not None:  # L_D = B·D_max^−β of the MPNN's eq. (5) fit (Table 7), as App. H
         b, beta = est["B"]["MPNN"].value, est["beta"]["MPNN"].value
@@ -332,18 +328,18 @@ def scorecard(preset: str, store="results", train_missing: bool = False) -> pd.D
     add("test-time group averaging leaves α unchanged: α(GA) / α(no GA) ∈ [0.8, 1.25] (eq. 24)", "App. H, Fig. 13",
         "unchanged (only A shifts down slightly)", str(ga), equivalence_verdict(ga, SAME_EXPONENT), miss13 or miss)
 
-    ti, miss15 = load(extras.translation_study)
+    ti, miss15 = load(translation.translation_study)
     drop = Estimate()
     if ti is not None:  # final losses paired by width (the same ladder)
-        on, off = (_final(ti[ti["translation_invariant"] == v]).set_index("model.hparams.hidden_dim")["val_loss"]
+        on, off = (fits.final(ti[ti["translation_invariant"] == v]).set_index("model.hparams.hidden_dim")["val_loss"]
                    for v in (True, False))
-        both, cfg = on.index.intersection(off.index), main.settings(preset)
-        drop = paired_ratio(off[both], on[both], cfg["n_boot"], cfg["seed"])
+        both, cfg = on.index.intersection(off.index), fits.settings(preset)
+        drop = paired_ratio(off[both], on[both], cfg.n_boot, cfg.seed)
     add("dropping translation invariance costs accuracy: final L(without) / L(with) > 1, paired by width",
         "App. J, Fig. 15", "> 1 (a performance drop)", str(drop),
         ordering_verdict([("1", Estimate(1.0, 1.0, 1.0), "L(without) / L(with)", drop)]), miss15)
 
-    tr, miss16 = load(extras.transformer_study)
+    tr, miss16 = load(transformer.transformer_study)
     gt = frontier_gamma(tr[0], preset, "transformer") if tr is not None else Estimate()
     add("the vanilla transformer learns worse than the MPNN: γ_c(transformer) < γ_c(MPNN)", "App. K, Fig. 16",
         "no meaningful learning (curves saturate rapidly)", _list({"transformer": gt, "MPNN": g["MPNN"]}),

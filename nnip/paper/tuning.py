@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from nnip import figures
+from nnip.paper import fits
 from nnip.paper._common import ARCH_LABELS, PAPER_ARCHS, comparison_table, run_study, select_archs
 
 __all__ = ["tuning_spec", "tuning_study", "optimum", "fig_tuning"]
@@ -56,7 +57,7 @@ def tuning_study(preset: str, store="results", train_missing: bool = True, archs
 
 
 def _finals(curves: pd.DataFrame) -> pd.DataFrame:
-    last = curves.loc[curves.groupby("run_id")["step"].idxmax()]
+    last = fits.final(curves)
     return last.assign(**{_LR: last[_LR].astype(float), _WARMUP: last[_WARMUP].astype(int)})
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nnip.presets import Analysis
 from nnip.scaling._checks import _need_columns
 from nnip.scaling.allocation import compute_optimal, fit_kappa
 from nnip.scaling.bootstrap import bootstrap
@@ -64,7 +65,7 @@ def select_runs(curves: pd.DataFrame, summaries: pd.DataFrame, arch: str, *, wha
 
 
 def plan_from_curves(curves: pd.DataFrame, summaries: pd.DataFrame, arch: str, budget_pflops: float,
-                     n_boot: int = 200, seed: int = 0, drop_first: float = 0.05,
+                     n_boot: int = 200, seed: int = 0, drop_first: float = Analysis.drop_first,
                      kappa: float | None = None) -> dict[str, Any]:
     """Compute-optimal plan from learning curves: fit eq. (5) on the runs of ``arch`` (first ``drop_first`` of
     each run's steps dropped, §3.2), κ from the same curves (eq. 3) unless given, then eq. (6)–(7) at the

@@ -62,7 +62,7 @@ class Report:
 
     @property
     def cis(self) -> Mapping[str, tuple[float, float]]:
-        """``intervals`` (the name of ``nnip.paper.main.FitReport``)."""
+        """``intervals`` (an alias kept for callers that read ``cis``)."""
         return self.intervals
 
     @property
@@ -82,7 +82,8 @@ def report(fit_fn: Callable[[pd.DataFrame], Any], data: pd.DataFrame, *, n_boot:
         fit_fn: ``df -> fit``: a fit with ``params()`` (:class:`~nnip.scaling.PowerLaw`,
             :class:`~nnip.scaling.SumPowerLaw`, :class:`~nnip.scaling.KappaFit`) or a mapping.
         data: the rows to fit, one per evaluation, with the ``group`` column (a run id).
-        n_boot, seed, group, level: :func:`~nnip.scaling.bootstrap`'s ``n``, ``seed``, ``group`` and ``level``.
+        n_boot, seed, group, level: :func:`~nnip.scaling.bootstrap`'s ``n``, ``seed``, ``group`` and ``level``
+            (``n_boot=0``: no bootstrap, no intervals, no note).
         backtest: ``None``; keyword arguments of :func:`~nnip.scaling.backtest` (``{"by": "N", "holdout":
             "largest"}``), called with ``fit_fn`` and ``data``; or a callable ``data -> Backtest`` (e.g. a backtest
             on the frontier rather than on every evaluation). Tried only when the estimate exists.
@@ -111,16 +112,18 @@ def report(fit_fn: Callable[[pd.DataFrame], Any], data: pd.DataFrame, *, n_boot:
             derived = None
     intervals: dict[str, tuple[float, float]] = {}
     boot = None
-    try:
-        with warnings.catch_warnings():  # degenerate resamples are counted in the note, not warned about
-            warnings.filterwarnings("ignore", message="bootstrap:")
-            boot = bootstrap(fit_fn, data, n=n_boot, seed=seed, group=group, derived=derived, level=level,
-                             progress=False)
-        intervals = {k: boot.ci(k) for k in boot.table.index if np.isfinite(boot.table.loc[k, ["lo", "hi"]]).all()}
-        if boot.n_failed:
-            notes.append(f"{boot.n_failed} of {boot.n} bootstrap resamples degenerate (skipped)")
-    except ValueError as err:
-        notes.append(f"no 95% CI, {too_few} ({err})")
+    if n_boot:  # n_boot = 0: no intervals asked for, and no note
+        try:
+            with warnings.catch_warnings():  # degenerate resamples are counted in the note, not warned about
+                warnings.filterwarnings("ignore", message="bootstrap:")
+                boot = bootstrap(fit_fn, data, n=n_boot, seed=seed, group=group, derived=derived, level=level,
+                                 progress=False)
+            intervals = {k: boot.ci(k) for k in boot.table.index
+                         if np.isfinite(boot.table.loc[k, ["lo", "hi"]]).all()}
+            if boot.n_failed:
+                notes.append(f"{boot.n_failed} of {boot.n} bootstrap resamples degenerate (skipped)")
+        except ValueError as err:
+            notes.append(f"no 95% CI, {too_few} ({err})")
     bt = None
     if backtest is not None:
         try:

@@ -18,8 +18,10 @@ def test_published_numbers_are_reexported_by_scaling():
     assert scaling.paper_params is published.paper_params
     assert published.paper_key("MC-EGNN") == "egnn" and published.paper_key("eSEN") == "esen"
     assert published.APP_H["alpha"] == PAPER["mpnn"]["table7"]["alpha"][0]
-    from nnip.paper import extras, materials
+    from nnip.paper import materials
 
-    assert extras.PAPER_APP_H is published.APP_H and materials.PAPER_LAWS is published.TRIKHA_LAWS
+    assert materials.PAPER_LAWS is published.TRIKHA_LAWS
+    assert published.paper_frontier("esen", "gamma_c") == PAPER["esen"]["table1"]["frontier"]["gamma_c"][0]
+    assert published.paper_value("esen", "table1", "nothing") is None
     with pytest.raises(AttributeError):
         scaling.no_such_name  # noqa: B018

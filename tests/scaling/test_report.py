@@ -68,13 +68,12 @@ def test_report_takes_a_backtest_function_and_any_fit_with_params():
     assert Report().ok is False and Report().note == ""
 
 
-def test_paper_main_reports_are_scaling_reports():
-    from nnip.paper import main
+def test_paper_reports_are_scaling_reports_with_the_presets_settings():
+    from nnip.paper import fits
 
-    assert main.FitReport is Report
     df = sum_law_runs(noise=0.02)
-    rep = main._report(_sum, df, "tiny", backtest_kw={"by": "N", "holdout": "largest"})
-    cfg = main.settings("tiny")
-    ref = report(_sum, df, n_boot=cfg["n_boot"], seed=cfg["seed"], backtest={"by": "N", "holdout": "largest"})
+    rep = fits.report(_sum, df, "tiny", backtest={"by": "N", "holdout": "largest"})
+    cfg = fits.settings("tiny")
+    ref = report(_sum, df, n_boot=cfg.n_boot, seed=cfg.seed, backtest={"by": "N", "holdout": "largest"})
     assert rep.values == ref.values and rep.intervals == ref.intervals and rep.backtest.are == ref.backtest.are
     assert np.isfinite(rep.value("alpha"))

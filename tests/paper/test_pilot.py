@@ -10,12 +10,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from nnip.paper import main, pilot  # noqa: E402
+from nnip.paper import pilot  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def small_bootstrap(monkeypatch):
-    monkeypatch.setitem(main.FIT, "tiny", {**main.FIT["tiny"], "n_boot": 40})
+def small_bootstrap(set_analysis):
+    set_analysis("tiny", n_boot=40)
 
 
 def curves(n_runs=7, pts=40, law="compute", noise=0.002, seed=0):

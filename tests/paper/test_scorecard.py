@@ -11,12 +11,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from nnip.paper import ablations, extras, main, materials  # noqa: E402
+from nnip.paper import (  # noqa: E402
+    fits, group_averaging, main, materials, multi_epoch, symmetry, transformer, translation,
+)
 from nnip.paper import scorecard as sc  # noqa: E402
 from nnip.paper.scorecard import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Estimate  # noqa: E402
-from tests.test_paper_main import synthetic_curves  # noqa: E402
+from tests.paper.test_main import synthetic_curves  # noqa: E402
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "scorecard.py"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "scorecard.py"
 
 
 def E(value, lo, hi):
@@ -98,8 +100,8 @@ def test_paired_ratio_bootstraps_pairs_and_needs_enough_of_them():
 
 # --- estimates: the same resamples as the item pages ------------------------------------------------------------------
 @pytest.fixture(autouse=True)
-def small_bootstrap(monkeypatch):
-    monkeypatch.setitem(main.FIT, "tiny", {**main.FIT["tiny"], "n_boot": 8})
+def small_bootstrap(set_analysis):
+    set_analysis("tiny", n_boot=8)
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +110,8 @@ def curves():
 
 
 def test_sum_law_intervals_are_table7s(curves):
-    pts = main.prepare(curves, "tiny", "egnn")
-    ours, rep = sc.sum_law_estimates(pts, "tiny"), main.sum_power_law_report(pts, "tiny")
+    pts = fits.prepare(curves, "tiny", "egnn")
+    ours, rep = sc.sum_law_estimates(pts, "tiny"), fits.sum_power_law_report(pts, "tiny")
     for k in ("alpha", "beta"):
         assert ours[k].value == pytest.approx(rep.value(k))
         assert (ours[k].lo, ours[k].hi) == pytest.approx(rep.ci(k))
@@ -122,14 +124,14 @@ def test_too_few_runs_give_a_point_but_no_interval(curves):
     few = curves[curves["run_id"].str.endswith(("-0", "-1", "-2"))]
     g = sc.frontier_gamma(few, "tiny", "mpnn")
     assert np.isfinite(g.value) and not g.ok and "3 run(s)" in g.note
-    s = sc.sum_law_estimates(main.prepare(few, "tiny", "mpnn"), "tiny")
+    s = sc.sum_law_estimates(fits.prepare(few, "tiny", "mpnn"), "tiny")
     assert np.isfinite(s["beta"].value) and not s["beta"].ok
 
 
 # --- the page -------------------------------------------------------------------------------------------------------
-MISSING_STUDIES = [(main, "lmax_study"), (ablations, "symmetry_study"), (ablations, "multi_epoch_study"),
-                   (ablations, "augmented_vs_equivariant_study"), (extras, "tta_study"),
-                   (extras, "translation_study"), (extras, "transformer_study"), (materials, "materials_study")]
+MISSING_STUDIES = [(main, "lmax_study"), (symmetry, "symmetry_study"), (multi_epoch, "multi_epoch_study"),
+                   (multi_epoch, "augmented_vs_equivariant_study"), (group_averaging, "tta_study"),
+                   (translation, "translation_study"), (transformer, "transformer_study"), (materials, "materials_study")]
 
 
 def _page(monkeypatch, curves):

@@ -1,4 +1,4 @@
-"""Fig. 13–16 (nnip.paper.extras) and the materials chapter (nnip.paper.materials) on small synthetic curves: the
+"""Fig. 13–16 (group_averaging, energy_force, translation, transformer) and the materials chapter (nnip.paper.materials) on small synthetic curves: the
 fits recover the exponents they were built with, the tables carry the paper's numbers, too few runs give a note
 instead of an exception, and nothing trains."""
 
@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from nnip import scaling
-from nnip.paper import extras, materials
+from nnip.paper import energy_force, fits, group_averaging, materials, transformer, translation
+from nnip.paper._common import cached_json
+from nnip.train.evaluate import zero_output_loss
 
 
 # --- synthetic curves ------------------------------------------------------------------------------------------------
@@ -32,31 +33,34 @@ def _row(table: pd.DataFrame, startswith: str) -> pd.Series:
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------------
-def test_try_fit_turns_too_few_points_into_a_note():
-    fit, note = extras.try_fit(scaling.fit_power_law, [10.0], [1.0])
-    assert fit is None and note == "too few runs at this preset"
-    fit, note = extras.try_fit(scaling.fit_power_law, [10.0, 10.0], [1.0, 2.0])
-    assert fit is None and note == "too few runs at this preset"  # one distinct x
-    fit, note = extras.try_fit(scaling.fit_power_law, [1.0, 2.0], [1.0, -1.0])
-    assert fit is None and note.startswith("fit failed: y: must be > 0")
-    fit, note = extras.try_fit(scaling.fit_power_law, [1.0, 10.0], [2.0, 1.0])
-    assert note == "" and fit.gamma == pytest.approx(np.log10(2.0))
+def test_a_fit_the_points_cannot_support_is_a_note():
+    def fit(x, y):
+        return fits.power_law_report(pd.DataFrame({"x": x, "val_loss": y}), "x", holdout=None)
+
+    rep = fit([10.0], [1.0])
+    assert not rep.ok and rep.note.startswith("too few runs at this preset (")
+    rep = fit([10.0, 10.0], [1.0, 2.0])
+    assert not rep.ok and rep.note.startswith("too few runs at this preset (")  # one distinct x
+    rep = fit([1.0, 2.0], [1.0, -1.0])
+    assert not rep.ok and "y: must be > 0" in rep.note  # the library's reason is kept
+    rep = fit([1.0, 10.0], [2.0, 1.0])
+    assert rep.note == "" and rep.value("gamma") == pytest.approx(np.log10(2.0))
 
 
 def test_upward_fraction():
-    assert extras.upward_fraction([4, 3, 2, 1]) == 0.0
-    assert extras.upward_fraction([1, 2, 1, 2]) == pytest.approx(2 / 3)
-    assert extras.upward_fraction([1, 2]) == 1.0
-    assert np.isnan(extras.upward_fraction([1.0]))
-    assert np.isnan(extras.upward_fraction([2.0, 2.0, 2.0]))
+    assert energy_force.upward_fraction([4, 3, 2, 1]) == 0.0
+    assert energy_force.upward_fraction([1, 2, 1, 2]) == pytest.approx(2 / 3)
+    assert energy_force.upward_fraction([1, 2]) == 1.0
+    assert np.isnan(energy_force.upward_fraction([1.0]))
+    assert np.isnan(energy_force.upward_fraction([2.0, 2.0, 2.0]))
 
 
 def test_m_values():
-    assert extras._m_values("auto", "tiny") == (1, 2, 4)
-    assert extras._m_values("auto", "cpu") == (1, 2, 4, 8, 16, 32)
-    assert extras._m_values("4, 1", "cpu") == (1, 4)
+    assert group_averaging.parse_m_values("auto", "tiny") == (1, 2, 4)
+    assert group_averaging.parse_m_values("auto", "cpu") == (1, 2, 4, 8, 16, 32)
+    assert group_averaging.parse_m_values("4, 1", "cpu") == (1, 4)
     with pytest.raises(ValueError, match="m_values"):
-        extras._m_values("0,2", "cpu")
+        group_averaging.parse_m_values("0,2", "cpu")
 
 
 def test_cached_evaluation_is_computed_once(tmp_path):
@@ -70,7 +74,7 @@ def test_cached_evaluation_is_computed_once(tmp_path):
         return {"val_loss": 1.5}
 
     for _ in range(2):
-        assert extras._cached(rs, "abc", "tta.json", "M=4,seed=0", compute) == {"val_loss": 1.5}
+        assert cached_json(rs, "abc", "tta.json", "M=4,seed=0", compute) == {"val_loss": 1.5}
     assert len(calls) == 1
     assert json.loads((tmp_path / "runs" / "abc" / "tta.json").read_text()) == {"M=4,seed=0": {"val_loss": 1.5}}
 
@@ -90,7 +94,7 @@ def _tta(params, L_D, A, alpha, ga_factor=0.9, ms=(1, 2, 4, 8)):
 def test_fig13_recovers_alpha_with_and_without_ga():
     params = [1e3, 1e4, 1e5, 1e6]
     tta = _tta(params, L_D=0.2, A=30.0, alpha=0.3)
-    fig, table = extras.fig13(pd.DataFrame(), tta, l_d=0.2)
+    fig, table = group_averaging.fig13(pd.DataFrame(), tta, l_d=0.2)
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     assert fig.axes[1].get_xscale() == fig.axes[1].get_yscale() == "log"
     assert _row(table, "L_D")["paper"] == "0.223" and _row(table, "L_D")["ours"] == "0.2"
@@ -110,18 +114,18 @@ def test_fig13_l_d_from_an_eq5_fit():
         runs.append(_run(f"r{i}", "mpnn", n, A * n ** -alpha + B * d ** -beta, atoms=d))
     curves = pd.concat(runs, ignore_index=True)
     L_D = B * 1e6 ** -beta
-    fig, table = extras.fig13(curves, _tta([1e3, 1e4, 1e5], L_D, A, alpha), l_d="fit", drop_first=0.0)
+    fig, table = group_averaging.fig13(curves, _tta([1e3, 1e4, 1e5], L_D, A, alpha), l_d="fit", drop_first=0.0)
     assert float(_row(table, "L_D")["ours"]) == pytest.approx(L_D, rel=1e-2)
     assert float(_row(table, "α without GA")["ours"]) == pytest.approx(alpha, abs=0.01)
 
 
 def test_fig13_two_sizes_note_instead_of_backtest():
-    fig, table = extras.fig13(pd.DataFrame(), _tta([1e3, 1e4], 0.2, 30.0, 0.3, ms=(1, 2)), l_d=0.2)
+    fig, table = group_averaging.fig13(pd.DataFrame(), _tta([1e3, 1e4], 0.2, 30.0, 0.3, ms=(1, 2)), l_d=0.2)
     row = _row(table, "α without GA")
     assert row["backtest ARE"] == "" and "too few runs at this preset" in row["note"]
     # L_D above the losses: no fit, a note, no exception
-    fig, table = extras.fig13(pd.DataFrame(), _tta([1e3, 1e4], 0.2, 30.0, 0.3, ms=(1, 2)), l_d=5.0)
-    assert _row(table, "α without GA")["ours"] == "nan"
+    fig, table = group_averaging.fig13(pd.DataFrame(), _tta([1e3, 1e4], 0.2, 30.0, 0.3, ms=(1, 2)), l_d=5.0)
+    assert _row(table, "α without GA")["ours"] == "–"
     assert "must be below" in _row(table, "α without GA")["note"]
 
 
@@ -134,7 +138,7 @@ def test_fig14_energy_noisier_than_forces():
             energy = 0.1 * (1 + 0.3 * (k % 2)) / (1 + k)  # zig-zag
             force = 2.0 / (1 + 0.1 * k)  # smooth
             runs.append(_run(f"{arch}{i}", arch, n, energy + force, val_energy_loss=energy, val_force_loss=force))
-    fig, table = extras.fig14(pd.concat(runs, ignore_index=True))
+    fig, table = energy_force.fig14(pd.concat(runs, ignore_index=True))
     assert len(fig.axes) == 4
     assert all(ax.get_xscale() == "log" and ax.get_yscale() == "log" for ax in fig.axes)
     assert fig.axes[0].get_ylabel().startswith("energy loss")
@@ -146,7 +150,7 @@ def test_fig15_frontier_exponents():
     C = np.geomspace(1e12, 1e16, 12)  # FLOPs
     ti = _run("a", "mpnn", 1000, 0.9 * (C / 1e15) ** -0.14, flops=C, translation_invariant=True)
     no = _run("b", "mpnn", 1100, 1.2 * (C / 1e15) ** -0.10, flops=C, translation_invariant=False)
-    fig, table = extras.fig15(pd.concat([ti, no], ignore_index=True), drop_first=0.0)
+    fig, table = translation.fig15(pd.concat([ti, no], ignore_index=True), drop_first=0.0)
     assert len(fig.axes) == 2
     row = _row(table, "γ_c, MPNN with ")
     assert row["paper"] == "0.142" and row["ours"] == "0.14" and row["backtest ARE"] == "0.0%"
@@ -160,7 +164,7 @@ def test_fig16_flat_transformer_vs_learning_mpnn():
     k = np.arange(10)
     tr = _run("t", "transformer", 5000, 2.6 + 0.5 * np.exp(-3 * k))  # saturates at once
     mp = _run("m", "mpnn", 3000, 2.6 / (1 + 0.3 * k))
-    fig, table = extras.fig16(pd.concat([tr, mp], ignore_index=True), zero_loss=2.6)
+    fig, table = transformer.fig16(pd.concat([tr, mp], ignore_index=True), zero_loss=2.6)
     assert len(fig.axes) == 2 and fig.axes[0].get_yscale() == "log"
     t_gain = float(_row(table, "Transformer (largest N): improvement")["ours"])
     m_gain = float(_row(table, "MPNN (largest N): improvement")["ours"])
@@ -193,7 +197,7 @@ def test_zero_output_loss_is_the_mean_label_size(tmp_path):
     (run / "config.json").write_text(json.dumps({"config": cfg.resolved().to_dict(),
                                                  "normalizer": Normalizer.identity().to_dict(),
                                                  "model": {"cutoff": 6.0, "max_neighbors": 30}}))
-    out = extras.zero_output_loss(run)
+    out = zero_output_loss(run)
     n = len(frames[0])
     energy, force = abs(e) / n, np.linalg.norm(f, axis=1).sum() / n
     assert out["val_energy_loss"] == pytest.approx(energy, rel=1e-5)

@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from nnip import scaling  # noqa: E402
-from nnip.paper import main  # noqa: E402
+from nnip.paper import ARCH_LABELS, fits, main  # noqa: E402
 
 ARCHS = ("mpnn", "egnn", "gemnet_oc", "esen")
 #: per architecture: (A, B, alpha, beta, kappa); exponents grow with symmetry as in Table 7
@@ -43,9 +43,9 @@ def synthetic_curves(archs=ARCHS, n_runs=5, pts=12, noise=0.003, seed=0, extra=N
 
 
 @pytest.fixture(autouse=True)
-def small_bootstrap(monkeypatch):
+def small_bootstrap(set_analysis):
     """Keep the unit tests fast: a handful of resamples is enough to exercise the interval code."""
-    monkeypatch.setitem(main.FIT, "tiny", {**main.FIT["tiny"], "n_boot": 8})
+    set_analysis("tiny", n_boot=8)
 
 
 @pytest.fixture(scope="module")
@@ -77,17 +77,16 @@ def test_lmax_study_shares_the_presets_own_degree_with_main():
 
 
 def test_settings_known_presets_only():
-    assert set(main.FIT) == {"tiny", "cpu", "paper"}
-    assert main.FIT["cpu"]["n_boot"] == main.FIT["paper"]["n_boot"] == 1000  # App. E
+    assert fits.settings("cpu").n_boot == fits.settings("paper").n_boot == 1000  # App. E
     with pytest.raises(ValueError, match="preset"):
-        main.settings("huge")
+        fits.settings("huge")
 
 
 # --- preparation and fits ----------------------------------------------------------------------------------
 
 def test_prepare_drops_first_steps_untrained_rows_and_adds_units(curves):
     df = pd.concat([curves, curves.iloc[:1].assign(step=0, atoms_seen=0, flops=0.0)], ignore_index=True)
-    pts = main.prepare(df, "tiny", "mpnn")
+    pts = fits.prepare(df, "tiny", "mpnn")
     assert set(pts["arch"]) == {"mpnn"} and (pts["atoms_seen"] > 0).all()
     # drop_first = 5% of steps 1..12: step 1 (< 1 + 0.05·11) goes, step 2 stays
     assert pts.groupby("run_id")["step"].min().eq(2).all()
@@ -99,19 +98,19 @@ def test_prepare_drops_first_steps_untrained_rows_and_adds_units(curves):
 
 def test_prepare_wall_factor_and_ema(curves):
     """Footnote 8 (EGNN time ×2 at cpu scale) and footnote 5 (GemNet-OC EMA 0.9 at paper scale)."""
-    egnn = main.prepare(curves, "cpu", "egnn")
+    egnn = fits.prepare(curves, "cpu", "egnn")
     assert np.allclose(egnn["H_hours"], egnn["wall_s_train"] / 3600 * 2.0)
-    mpnn = main.prepare(curves, "cpu", "mpnn")
+    mpnn = fits.prepare(curves, "cpu", "mpnn")
     assert np.allclose(mpnn["H_hours"], mpnn["wall_s_train"] / 3600)
-    older = main.prepare(curves.drop(columns="wall_s_train"), "cpu", "mpnn")  # a store without the column
+    older = fits.prepare(curves.drop(columns="wall_s_train"), "cpu", "mpnn")  # a store without the column
     assert np.allclose(older["H_hours"], older["wall_s"] / 3600)
-    gem = main.prepare(curves, "paper", "gemnet_oc")
+    gem = fits.prepare(curves, "paper", "gemnet_oc")
     assert "val_loss_raw" in gem and not np.allclose(gem["val_loss"], gem["val_loss_raw"])
 
 
 def test_sum_power_law_report_recovers_table7_style_parameters(curves):
     A, B, alpha, beta, _ = TRUE["esen"]
-    rep = main.sum_power_law_report(main.prepare(curves, "tiny", "esen"), "tiny")
+    rep = fits.sum_power_law_report(fits.prepare(curves, "tiny", "esen"), "tiny")
     assert rep.ok and rep.backtest is not None
     assert rep.value("alpha") == pytest.approx(alpha, abs=0.03)
     assert rep.value("beta") == pytest.approx(beta, abs=0.03)
@@ -123,7 +122,7 @@ def test_sum_power_law_report_recovers_table7_style_parameters(curves):
 
 def test_sum_power_law_report_with_kappa_gives_eq7(curves):
     _, _, alpha, beta, kappa = TRUE["egnn"]
-    rep = main.sum_power_law_report(main.prepare(curves, "tiny", "egnn"), "tiny", kappa=kappa)
+    rep = fits.sum_power_law_report(fits.prepare(curves, "tiny", "egnn"), "tiny", kappa=kappa)
     co = scaling.compute_optimal(rep.estimate, kappa, unit="pflops")
     assert rep.value("gamma_c") == pytest.approx(co.gamma_c) and rep.value("F_c") == pytest.approx(co.F_c)
     assert rep.value("gamma_c") == pytest.approx(alpha * beta / (alpha + beta), abs=0.02)
@@ -132,7 +131,7 @@ def test_sum_power_law_report_with_kappa_gives_eq7(curves):
 
 
 def test_kappa_report_recovers_kappa_and_backtests_flops(curves):
-    rep = main.kappa_report(curves, "tiny", "gemnet_oc")
+    rep = fits.kappa_report(curves, "tiny", "gemnet_oc")
     assert rep.value("kappa") == pytest.approx(TRUE["gemnet_oc"][4], rel=1e-9)
     assert rep.value("r2") == pytest.approx(1.0)
     assert rep.backtest.are == pytest.approx(0.0, abs=1e-9)
@@ -141,10 +140,10 @@ def test_kappa_report_recovers_kappa_and_backtests_flops(curves):
 def test_frontier_report_close_to_compute_optimal_exponent(curves):
     """On eq. (5) data the loss–compute frontier follows eq. (7), γ_c = αβ/(α+β): Table 1's two columns agree."""
     _, _, alpha, beta, _ = TRUE["mpnn"]
-    pts = main.prepare(synthetic_curves(archs=("mpnn",), n_runs=9, pts=20, noise=0.0), "tiny", "mpnn")
-    front, rep = main.frontier_report(pts, main.X_FLOPS, "tiny")
+    pts = fits.prepare(synthetic_curves(archs=("mpnn",), n_runs=9, pts=20, noise=0.0), "tiny", "mpnn")
+    front, rep = fits.frontier_report(pts, fits.X_FLOPS, "tiny")
     assert rep.ok and len(front) >= 5
-    assert np.all(np.diff(front["val_loss"]) < 0) and np.all(np.diff(front[main.X_FLOPS]) > 0)
+    assert np.all(np.diff(front["val_loss"]) < 0) and np.all(np.diff(front[fits.X_FLOPS]) > 0)
     assert rep.value("gamma") == pytest.approx(alpha * beta / (alpha + beta), rel=0.15)
     assert rep.backtest is not None and rep.backtest.are < 0.05
 
@@ -162,7 +161,7 @@ def test_item_returns_labelled_figure_and_comparison_table(item, curves):
         if ax.get_visible() and ax.has_data() and ax.get_label() != "<colorbar>":
             assert ax.get_xlabel() and ax.get_ylabel(), f"{item}: unlabelled axes"
     assert {"architecture", "quantity", "paper", "paper 95% CI", "ours", "backtest ARE", "note"} <= set(table.columns)
-    assert set(table["architecture"]) == {main.ARCH_LABELS[a] for a in ARCHS}
+    assert set(table["architecture"]) == {ARCH_LABELS[a] for a in ARCHS}
     assert not table["ours"].eq("–").any(), f"{item}: a fit failed on well-posed data"
 
 
@@ -192,7 +191,7 @@ def test_fig2_paper_kappas_and_counting_note(curves):
 
 def test_fig3_single_arch(curves):
     fig, table = main.fig3(curves, arch="egnn", preset="tiny")
-    assert set(table["architecture"]) == {main.ARCH_LABELS["egnn"]}
+    assert set(table["architecture"]) == {ARCH_LABELS["egnn"]}
     assert len([ax for ax in fig.axes if ax.get_label() != "<colorbar>"]) == 2
 
 
@@ -210,7 +209,7 @@ def test_fig4_lmax():
 
 def test_table1_both_methods_and_paper_intervals(curves):
     _, table = main.table1(curves, preset="tiny")
-    mpnn = table[table["architecture"] == main.ARCH_LABELS["mpnn"]]
+    mpnn = table[table["architecture"] == ARCH_LABELS["mpnn"]]
     assert list(mpnn["quantity"]) == [
         "F_c, frontier eq. (4) on measured C", "F_c, frontier eq. (4) on 3κ̂ND", "F_c, sum-power-law eq. (7)",
         "γ_c, frontier eq. (4) on measured C", "γ_c, frontier eq. (4) on 3κ̂ND", "γ_c, sum-power-law eq. (7)"]
@@ -232,19 +231,19 @@ def test_too_few_runs_reported_not_faked():
         assert isinstance(fig, Figure)
         sum_rows = table[table["quantity"].str.contains("α|β|log10|eq. \\(7\\)|a \\(|b \\(")]
         assert len(sum_rows) and sum_rows["ours"].eq("–").all(), item
-        assert sum_rows["note"].str.contains(main.TOO_FEW).all(), item
+        assert sum_rows["note"].str.contains(fits.TOO_FEW).all(), item
 
 
 def test_one_run_per_arch_frontier_without_backtest():
     one = synthetic_curves(n_runs=1, pts=3)
     fig, table = main.fig1(one, preset="tiny")
     assert isinstance(fig, Figure)
-    assert table["note"].str.contains(main.TOO_FEW).all()  # no CI (one run to resample) and/or no backtest
+    assert table["note"].str.contains(fits.TOO_FEW).all()  # no CI (one run to resample) and/or no backtest
 
 
 def test_empty_architecture_is_skipped(curves):
     fig, table = main.table7(curves[curves["arch"] != "gemnet_oc"], preset="tiny")
-    assert main.ARCH_LABELS["gemnet_oc"] not in set(table["architecture"])
+    assert ARCH_LABELS["gemnet_oc"] not in set(table["architecture"])
 
 
 def test_cpu_lmax_study_is_the_first_five_esen_rungs_on_half_the_stream():
