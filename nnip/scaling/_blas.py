@@ -9,7 +9,7 @@ from typing import Any
 
 
 @functools.lru_cache(maxsize=1)
-def _openblas_thread_controls() -> tuple[tuple[Any, Any], ...]:
+def openblas_thread_controls() -> tuple[tuple[Any, Any], ...]:
     """(get, set) thread-count functions of every OpenBLAS loaded in this process (numpy's and scipy's).
 
     Found like threadpoolctl does (``/proc/self/maps``); empty where that file does not exist (non-Linux).
@@ -38,10 +38,10 @@ def _openblas_thread_controls() -> tuple[tuple[Any, Any], ...]:
 
 
 @contextlib.contextmanager
-def _single_threaded_blas():
+def single_threaded_blas():
     """Run BLAS single-threaded: the fits make thousands of tiny BLAS calls (inside scipy's L-BFGS-B) for which
     OpenBLAS's thread hand-off costs more than the work — up to ~70x slower on a busy 2-core machine."""
-    controls = _openblas_thread_controls()
+    controls = openblas_thread_controls()
     old = [get() for get, _ in controls]
     for _, set_ in controls:
         set_(1)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 
-def _vec(name: str, values: Any, *, positive: bool = True) -> np.ndarray:
+def vec(name: str, values: Any, *, positive: bool = True) -> np.ndarray:
     """1-D finite float64 array (strictly positive when ``positive``), else ValueError naming ``name``."""
     try:
         arr = np.asarray(values, dtype=np.float64)
@@ -28,24 +28,24 @@ def _vec(name: str, values: Any, *, positive: bool = True) -> np.ndarray:
     return arr
 
 
-def _same_length(**arrays: np.ndarray) -> int:
+def same_length(**arrays: np.ndarray) -> int:
     lengths = {k: len(v) for k, v in arrays.items()}
     if len(set(lengths.values())) > 1:
         raise ValueError(f"{', '.join(lengths)}: lengths differ ({', '.join(f'{k}={n}' for k, n in lengths.items())})")
     return next(iter(lengths.values()))
 
 
-def _need_points(n: int, n_params: int, what: str) -> None:
+def need_points(n: int, n_params: int, what: str) -> None:
     if n < n_params:
         raise ValueError(f"{what}: {n} points for {n_params} parameters; need at least {n_params}")
 
 
-def _need_distinct(name: str, arr: np.ndarray, k: int = 2) -> None:
+def need_distinct(name: str, arr: np.ndarray, k: int = 2) -> None:
     if np.unique(arr).size < k:
         raise ValueError(f"{name}: needs at least {k} distinct values to fit an exponent, got {np.unique(arr).size}")
 
 
-def _readonly(arr: Any) -> np.ndarray | None:
+def readonly(arr: Any) -> np.ndarray | None:
     if arr is None:
         return None
     out = np.array(arr, copy=True)
@@ -53,7 +53,7 @@ def _readonly(arr: Any) -> np.ndarray | None:
     return out
 
 
-def _need_columns(name: str, df: pd.DataFrame, cols: list[str]) -> None:
+def need_columns(name: str, df: pd.DataFrame, cols: list[str]) -> None:
     if not isinstance(df, pd.DataFrame):
         raise ValueError(f"{name}: expected a pandas DataFrame, got {type(df).__name__}")
     missing = [c for c in cols if c not in df.columns]
@@ -61,7 +61,7 @@ def _need_columns(name: str, df: pd.DataFrame, cols: list[str]) -> None:
         raise ValueError(f"{name}: missing column(s) {missing}; has {list(df.columns)}")
 
 
-def _fit_params(fit: Any) -> dict[str, float]:
+def fit_params(fit: Any) -> dict[str, float]:
     if hasattr(fit, "params") and callable(fit.params):
         return dict(fit.params())
     if isinstance(fit, Mapping):

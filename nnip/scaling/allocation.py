@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from nnip.scaling._checks import _need_points, _readonly, _same_length, _vec
+from nnip.scaling._checks import need_points, readonly, same_length, vec
 from nnip.scaling.bootstrap import Bootstrap
 
 __all__ = ["PFLOP", "ComputeOptimal", "compute_optimal", "KappaFit", "fit_kappa"]
@@ -137,9 +137,9 @@ def fit_kappa(C: Any, N: Any, D: Any, passes: int = 3) -> KappaFit:
     ``passes=3`` for training FLOPs (forward + backward ≈ 3 forward passes: ``C ≈ 3κND``); use ``passes=1``
     when ``C`` counts forward passes only. ``r2 = 1 − SS_res / Σ(C − mean C)²``.
     """
-    Cv, Nv, Dv = _vec("C", C), _vec("N", N), _vec("D", D)
-    n = _same_length(C=Cv, N=Nv, D=Dv)
-    _need_points(n, 2, "C, N, D")
+    Cv, Nv, Dv = vec("C", C), vec("N", N), vec("D", D)
+    n = same_length(C=Cv, N=Nv, D=Dv)
+    need_points(n, 2, "C, N, D")
     if not (isinstance(passes, (int, float)) and passes > 0):
         raise ValueError(f"passes: must be > 0 (3 for training FLOPs, 1 for forward only), got {passes!r}")
     nd = Nv * Dv
@@ -147,4 +147,4 @@ def fit_kappa(C: Any, N: Any, D: Any, passes: int = 3) -> KappaFit:
     ss_res = float(((Cv - slope * nd) ** 2).sum())
     ss_tot = float(((Cv - Cv.mean()) ** 2).sum())
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
-    return KappaFit(kappa=slope / passes, r2=r2, passes=passes, C=_readonly(Cv), ND=_readonly(nd))
+    return KappaFit(kappa=slope / passes, r2=r2, passes=passes, C=readonly(Cv), ND=readonly(nd))

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nnip.scaling._checks import _need_columns, _readonly, _vec
+from nnip.scaling._checks import need_columns, readonly, vec
 from nnip.scaling.laws import PowerLaw, SumPowerLaw
 
 __all__ = ["COLUMNS", "Backtest", "backtest"]
@@ -49,8 +49,8 @@ def backtest(fit_fn: Callable[[pd.DataFrame], Any], data: pd.DataFrame, by: str 
     """
     cols = {**COLUMNS, **(columns or {})}
     col = cols.get(by, by)
-    _need_columns("data", data, [col, y] + ([group] if group is not None and group in data.columns else []))
-    xb = _vec(f"data[{col!r}]", data[col])
+    need_columns("data", data, [col, y] + ([group] if group is not None and group in data.columns else []))
+    xb = vec(f"data[{col!r}]", data[col])
     if holdout == "largest":
         test = xb == xb.max()
         if group is not None and group in data.columns:
@@ -76,7 +76,7 @@ def backtest(fit_fn: Callable[[pd.DataFrame], Any], data: pd.DataFrame, by: str 
     else:
         pred = predict(fit, test_df)
     pred = np.asarray(pred, dtype=float)
-    obs = _vec(f"data[{y!r}]", test_df[y])
+    obs = vec(f"data[{y!r}]", test_df[y])
     are = float(np.mean(np.abs(pred - obs) / obs))
     return Backtest(are=are, by=by, holdout=holdout, threshold=threshold, n_train=int((~test).sum()),
-                    n_test=int(test.sum()), obs=_readonly(obs), pred=_readonly(pred))
+                    n_test=int(test.sum()), obs=readonly(obs), pred=readonly(pred))

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nnip.scaling._blas import _single_threaded_blas
-from nnip.scaling._checks import _fit_params, _need_columns
+from nnip.scaling._blas import single_threaded_blas
+from nnip.scaling._checks import fit_params, need_columns
 
 __all__ = ["Bootstrap", "bootstrap"]
 
@@ -61,13 +61,13 @@ def bootstrap(fit_fn: Callable[[pd.DataFrame], Any], data: pd.DataFrame, n: int 
     if group is None:
         blocks = [np.array([i]) for i in range(len(data))]
     else:
-        _need_columns("data", data, [group])
+        need_columns("data", data, [group])
         blocks = list(data.groupby(group, sort=True).indices.values())
     if len(blocks) < 2:
         raise ValueError(f"data: needs at least 2 groups ('{group}') to resample, got {len(blocks)}")
 
     def quantities(fit: Any) -> dict[str, float]:
-        q = _fit_params(fit)
+        q = fit_params(fit)
         if derived is not None:
             q.update(derived(fit))
         return q
@@ -79,7 +79,7 @@ def bootstrap(fit_fn: Callable[[pd.DataFrame], Any], data: pd.DataFrame, n: int 
 
     rows, n_failed = [], 0
     show = (n >= 200) if progress is None else progress
-    with _single_threaded_blas():
+    with single_threaded_blas():
         for _ in tqdm(range(n), desc="bootstrap", disable=not show, leave=False):
             pick = rng.integers(0, len(blocks), len(blocks))
             sample = data.iloc[np.concatenate([blocks[i] for i in pick])]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from nnip.scaling._checks import _need_columns
+from nnip.scaling._checks import need_columns
 
 __all__ = ["prepare_curves", "pareto_frontier"]
 
@@ -37,7 +37,7 @@ def prepare_curves(curves: pd.DataFrame, x: str = "flops", y: str = "val_loss", 
     [2, 3]
     """
     order = "step" if "step" in curves.columns else x
-    _need_columns("curves", curves, [x, y, group, order])
+    need_columns("curves", curves, [x, y, group, order])
     if not 0.0 <= drop_first < 1.0:
         raise ValueError(f"drop_first: must be a fraction in [0, 1), got {drop_first}")
     if ema is not None and not 0.0 <= ema < 1.0:

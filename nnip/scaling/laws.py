@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import optimize
 
-from nnip.scaling._blas import _single_threaded_blas
-from nnip.scaling._checks import _need_distinct, _need_points, _readonly, _same_length, _vec
+from nnip.scaling._blas import single_threaded_blas
+from nnip.scaling._checks import need_distinct, need_points, readonly, same_length, vec
 
 if TYPE_CHECKING:
     from nnip.scaling.backtest import Backtest
@@ -59,11 +59,11 @@ def fit_power_law(x: Any, y: Any, l_inf: float | None = 0.0) -> PowerLaw:
     ``F`` is in the units of ``x``: pass ``flops / 1e15`` for Table 1's F_c (C in PFLOPs), ``wall_s / 3600`` for
     F_h (GPU-hours).
     """
-    xv, yv = _vec("x", x), _vec("y", y)
-    n = _same_length(x=xv, y=yv)
+    xv, yv = vec("x", x), vec("y", y)
+    n = same_length(x=xv, y=yv)
     fitted = l_inf is None
-    _need_points(n, 3 if fitted else 2, "x, y")
-    _need_distinct("x", xv)
+    need_points(n, 3 if fitted else 2, "x, y")
+    need_distinct("x", xv)
     lx = np.log(xv)
     c = lx.mean()  # centre log x for conditioning; F = F' e^{γ c}
     u = lx - c
@@ -92,7 +92,7 @@ def fit_power_law(x: Any, y: Any, l_inf: float | None = 0.0) -> PowerLaw:
             return np.stack([-1.0 / pred, -t / pred, t * u / pred], axis=1)
 
         best = None
-        with _single_threaded_blas():
+        with single_threaded_blas():
             for frac in (0.0, 0.5, 0.9):
                 p0 = np.array([frac * hi, *linear(frac * hi)])
                 p0[2] = max(p0[2], 1e-6)
@@ -102,9 +102,9 @@ def fit_power_law(x: Any, y: Any, l_inf: float | None = 0.0) -> PowerLaw:
                     best = res
         l_inf, log_f, gamma = (float(v) for v in best.x)
     F = float(np.exp(log_f + gamma * c))
-    fit = PowerLaw(F=F, gamma=float(gamma), l_inf=float(l_inf), x=_readonly(xv), y=_readonly(yv),
-                   residuals=_readonly(np.zeros(n)), l_inf_fitted=fitted)
-    return dataclasses.replace(fit, residuals=_readonly(np.log(yv) - np.log(fit.predict(xv))))
+    fit = PowerLaw(F=F, gamma=float(gamma), l_inf=float(l_inf), x=readonly(xv), y=readonly(yv),
+                   residuals=readonly(np.zeros(n)), l_inf_fitted=fitted)
+    return dataclasses.replace(fit, residuals=readonly(np.log(yv) - np.log(fit.predict(xv))))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -253,12 +253,12 @@ def fit_sum_power_law(N: Any, D: Any, L: Any, huber_delta: float = 1e-3, l_inf: 
         run_id: optional run labels, stored on the result (bootstrap resamples whole runs, App. E).
         n_refine: how many of the best grid starts to refine.
     """
-    Nv, Dv, Lv = _vec("N", N), _vec("D", D), _vec("L", L)
-    n = _same_length(N=Nv, D=Dv, L=Lv)
+    Nv, Dv, Lv = vec("N", N), vec("D", D), vec("L", L)
+    n = same_length(N=Nv, D=Dv, L=Lv)
     fit_e = l_inf is None
-    _need_points(n, 5 if fit_e else 4, "N, D, L")
-    _need_distinct("N", Nv)
-    _need_distinct("D", Dv)
+    need_points(n, 5 if fit_e else 4, "N, D, L")
+    need_distinct("N", Nv)
+    need_distinct("D", Dv)
     if not (isinstance(huber_delta, (int, float)) and huber_delta > 0 and math.isfinite(huber_delta)):
         raise ValueError(f"huber_delta: must be a finite number > 0, got {huber_delta!r}")
     e_const = None
@@ -271,21 +271,21 @@ def fit_sum_power_law(N: Any, D: Any, L: Any, huber_delta: float = 1e-3, l_inf: 
         e_const = math.log(l_inf) if l_inf > 0 else None
     if run_id is not None:
         run_id = np.asarray(run_id)
-        _same_length(N=Nv, run_id=run_id)
+        same_length(N=Nv, run_id=run_id)
     lN, lD, logL = np.log(Nv), np.log(Dv), np.log(Lv)
     cN, cD = lN.mean(), lD.mean()
     u, v = lN - cN, lD - cD
 
-    with _single_threaded_blas():
+    with single_threaded_blas():
         best = _minimise_sum_power_law(u, v, Lv, logL, cN, cD, huber_delta, fit_e, e_const, l_inf, grid, n_refine)
     th = best.x
     a, b = th[0] + th[2] * cN, th[1] + th[3] * cD
     E = math.exp(th[4]) if fit_e else float(l_inf)
     fit = SumPowerLaw(E=E, A=math.exp(a), B=math.exp(b), alpha=float(th[2]), beta=float(th[3]),
-                      N=_readonly(Nv), D=_readonly(Dv), L=_readonly(Lv), residuals=_readonly(np.zeros(n)),
+                      N=readonly(Nv), D=readonly(Dv), L=readonly(Lv), residuals=readonly(np.zeros(n)),
                       loss=float(best.fun), huber_delta=float(huber_delta), l_inf_fitted=fit_e,
-                      run_id=_readonly(run_id), converged=bool(best.success))
-    return dataclasses.replace(fit, residuals=_readonly(np.log(fit.predict(Nv, Dv)) - logL))
+                      run_id=readonly(run_id), converged=bool(best.success))
+    return dataclasses.replace(fit, residuals=readonly(np.log(fit.predict(Nv, Dv)) - logL))
 
 
 def _minimise_sum_power_law(u, v, Lv, logL, cN, cD, huber_delta, fit_e, e_const, l_inf, grid, n_refine):

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from nnip.presets import Analysis
-from nnip.scaling._checks import _need_columns
+from nnip.scaling._checks import need_columns
 from nnip.scaling.allocation import compute_optimal, fit_kappa
 from nnip.scaling.bootstrap import bootstrap
 from nnip.scaling.frontier import prepare_curves
@@ -38,8 +38,8 @@ def select_runs(curves: pd.DataFrame, summaries: pd.DataFrame, arch: str, *, wha
     usable evaluation) are named with the reason in ``left_out`` (run id → reason) and in a warning
     (``f"{what}: left …"``). ``ValueError`` when ``arch`` has no runs or no usable evaluation.
     """
-    _need_columns("summaries", summaries, ["run_id", "arch", "params"])
-    _need_columns("curves", curves, ["run_id", "atoms_seen", "flops", "val_loss"])
+    need_columns("summaries", summaries, ["run_id", "arch", "params"])
+    need_columns("curves", curves, ["run_id", "atoms_seen", "flops", "val_loss"])
     runs = summaries[summaries["arch"] == arch]
     left_out: dict[str, str] = {}
     if "status" in runs.columns:
@@ -75,8 +75,8 @@ def plan_from_curves(curves: pd.DataFrame, summaries: pd.DataFrame, arch: str, b
     drops plus the first steps dropped; the runs it leaves out are named (with the reason) in a warning and in
     ``left_out``.
     """
-    _need_columns("summaries", summaries, ["run_id", "arch", "params"])
-    _need_columns("curves", curves, ["run_id", "atoms_seen", "flops", "val_loss"])
+    need_columns("summaries", summaries, ["run_id", "arch", "params"])
+    need_columns("curves", curves, ["run_id", "atoms_seen", "flops", "val_loss"])
     if not budget_pflops > 0:
         raise ValueError(f"budget_pflops: must be > 0, got {budget_pflops}")
     df, left_out, n_dropped = select_runs(curves, summaries, arch)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from nnip.scaling.backtest import Backtest, backtest as _backtest
-from nnip.scaling._checks import _fit_params
+from nnip.scaling._checks import fit_params
 from nnip.scaling.bootstrap import Bootstrap, bootstrap
 
 __all__ = ["Report", "report"]
@@ -103,7 +103,7 @@ def report(fit_fn: Callable[[pd.DataFrame], Any], data: pd.DataFrame, *, n_boot:
     except ValueError as err:
         return Report(notes=(f"{too_few} ({err})",), excluded=excluded, data=data)
     notes: list[str] = []
-    values = _fit_params(estimate)
+    values = fit_params(estimate)
     if derived is not None:
         try:
             values.update(derived(estimate))
