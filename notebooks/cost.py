@@ -27,4 +27,8 @@ train_missing = True
 # %%
 from nnip.paper import catalog
 
-catalog.cpu_hours(preset, store).round(2)
+table = catalog.cpu_hours(preset, store).round(2)
+catalog.fig_cost(table, budget=12.0 if preset == "cpu" else None)
+
+# %%
+table

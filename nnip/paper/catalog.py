@@ -18,7 +18,7 @@ from nnip.paper import (
 )
 from nnip.paper._common import store_path
 
-__all__ = ["STUDIES", "specs", "missing_runs", "train_all", "cpu_hours"]
+__all__ = ["STUDIES", "specs", "missing_runs", "train_all", "cpu_hours", "fig_cost"]
 
 #: name → function(preset) → list of sweep specs, in the order ``train_all`` runs them (cheap, decisive first)
 STUDIES: dict[str, Callable[[str], list[dict]]] = {
@@ -99,3 +99,23 @@ def cpu_hours(preset: str, store="results", names=None) -> pd.DataFrame:
     out = df.groupby("study", sort=False).agg(runs=("run_id", "nunique"), finished=("done", "sum"),
                                               cpu_hours=("hours", "sum"), train_hours=("hours_train", "sum"))
     return out.reset_index()
+
+
+def fig_cost(table: pd.DataFrame, budget: float | None = 12.0):
+    """Horizontal bars of :func:`cpu_hours` per study (run hours, with the training-only share darker) and the
+    budget line; ``budget`` None hides it."""
+    from matplotlib.figure import Figure
+
+    rows = table.iloc[::-1]
+    fig = Figure(figsize=(6.5, 0.32 * len(rows) + 1.2), layout="constrained")
+    ax = fig.add_subplot()
+    y = range(len(rows))
+    ax.barh(y, rows["cpu_hours"], color="C0", alpha=0.45, label="run (set-up, training, evaluation)")
+    ax.barh(y, rows["train_hours"], color="C0", label="training steps only (H)")
+    ax.set_yticks(list(y), [f"{s} ({f}/{n})" for s, f, n in zip(rows["study"], rows["finished"], rows["runs"])])
+    if budget is not None:
+        ax.axvline(budget, color="C3", ls="--", lw=1, label=f"budget ({budget:g} h)")
+    ax.set_xlabel("CPU-hours [h] (one torch thread per run)")
+    ax.set_title("measured cost per study (finished/needed runs)", fontsize="medium")
+    ax.legend(fontsize="x-small", loc="lower right")
+    return fig

@@ -1,5 +1,6 @@
 """The catalog of the book's studies: what ``python -m nnip.book --train`` trains and ``--missing`` lists."""
 
+import pandas as pd
 import pytest
 
 from nnip import book
@@ -43,3 +44,14 @@ def test_cpu_hours_counts_measured_hours_per_study_and_distinct_runs(tmp_path):
     # fig15 shares no run with main (its MPNNs see absolute positions) and has none finished
     assert table.loc["fig15-translation", "finished"] == 0 and table.loc["fig15-translation", "cpu_hours"] == 0
     assert table.loc["all (distinct runs)", "cpu_hours"] == table.loc["main", "cpu_hours"]
+
+
+def test_fig_cost_draws_one_bar_pair_per_study_and_the_budget():
+    table = pd.DataFrame({"study": ["a", "b", "all (distinct runs)"], "runs": [2, 3, 4], "finished": [2, 1, 3],
+                          "cpu_hours": [1.0, 0.5, 1.5], "train_hours": [0.8, 0.4, 1.2]})
+    fig = catalog.fig_cost(table, budget=12.0)
+    ax = fig.axes[0]
+    assert len(ax.patches) == 2 * len(table)  # run hours and training hours per study
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] == "a (2/2)"  # first study on top
+    assert any(line.get_xdata()[0] == 12.0 for line in ax.get_lines())
+    assert "[h]" in ax.get_xlabel()
