@@ -22,7 +22,8 @@
 # This notebook runs eSEN at the three degrees over the preset's eSEN widths — at `cpu` its five smallest rungs on
 # the first half of the stream, because an $\ell_{\max} = 4$ step costs about 2.5× an $\ell_{\max} = 2$ step and
 # the full ladder at three degrees would take half of the book's budget (the main study's eSEN is $\ell_{\max} = 2$
-# for the same reason) — builds the frontier per $\ell_{\max}$ and fits eq. (4). Left: frontiers and fits; right:
+# for the same reason; its $\ell_{\max} = 2$ curves are the main runs' first halves, which are exactly the
+# half-stream runs) — builds the frontier per $\ell_{\max}$ and fits eq. (4). Left: frontiers and fits; right:
 # $\gamma_c$ against $\ell_{\max}$ with bootstrap 95% intervals. The paper prints no values for $\ell_{\max}$ = 2, 3;
 # its Table 1 eSEN ($\ell_{\max} = 4$, $\gamma_c = 0.403$) is the reference point.
 

@@ -31,10 +31,20 @@ from nnip.paper._common import TOO_FEW
 from nnip.presets import Analysis
 from nnip.presets import get as get_preset
 
-__all__ = ["TOO_FEW", "X_FLOPS", "X_MODEL", "X_HOURS", "LABELS", "settings", "wall_column", "prepare", "final",
+__all__ = ["TOO_FEW", "truncate", "X_FLOPS", "X_MODEL", "X_HOURS", "LABELS", "settings", "wall_column", "prepare", "final",
            "in_flops", "report", "frontier_report", "curves_frontier", "sum_power_law_report", "kappa_report", "power_law_report"]
 
 X_FLOPS, X_MODEL, X_HOURS = "C_pflops", "C3kND_pflops", "H_hours"
+
+
+def truncate(curves: pd.DataFrame, fraction: float) -> pd.DataFrame:
+    """Every run's evaluations up to ``fraction`` of its final ``atoms_seen``: the run on that fraction of the data.
+
+    Exact for streaming runs: the stream of a fraction is a prefix of the full stream (§4.2) and schedule-free AdamW
+    does not depend on the planned number of steps, so the shorter run's trajectory is the longer one's first part
+    (tests/paper/test_run_ids.py checks it on committed runs)."""
+    end = curves.groupby("run_id")["atoms_seen"].transform("max")
+    return curves[curves["atoms_seen"] <= fraction * end + 1e-9].reset_index(drop=True)
 LABELS = {
     X_FLOPS: "measured compute C [PFLOPs]",
     X_MODEL: "modelled compute 3κ̂ND [PFLOPs]",

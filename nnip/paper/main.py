@@ -34,10 +34,11 @@ from nnip.paper._common import (
 )
 from nnip.paper.fits import (
     LABELS, X_FLOPS, X_HOURS, X_MODEL, frontier_report, kappa_report, prepare, settings, sum_power_law_report,
-    wall_column,
+    truncate, wall_column,
 )
 from nnip.paper.published import PAPER, paper_value
 from nnip.presets import get as get_preset
+from nnip.sweep import expand
 
 __all__ = ["MAIN", "LMAX", "main_spec", "main_study", "lmax_spec", "lmax_study", "fig1", "fig2", "fig3", "fig4",
            "fig5", "fig6", "table1", "table7"]
@@ -70,19 +71,36 @@ def main_study(preset: str, store: str = "results", train_missing: bool = True, 
 
 def lmax_spec(preset: str) -> dict[str, Any]:
     """:data:`LMAX` at ``preset``: the eSEN rungs and stream fraction of ``Preset.lmax_rungs``/``lmax_fraction``
-    (all rungs and the whole stream: the runs at the preset's own ``l_max`` are the main study's, cache hits)."""
+    (all rungs and the whole stream: the runs at the preset's own ``l_max`` are the main study's, cache hits).
+
+    With a stream fraction below 1 the grid leaves out the preset's own ``l_max``: those curves are the main study's
+    runs truncated at that fraction (:func:`lmax_study`), which is exactly the shorter run (:func:`fits.truncate`)."""
     p = get_preset(preset)
     if p.lmax_rungs is None and p.lmax_fraction == 1.0:
         return LMAX
     entry = p.archs["esen"]
     widths = [{**entry.extra, **dict(w)} for w in entry.widths[: p.lmax_rungs]]
-    return {**{k: v for k, v in LMAX.items() if k != "archs"}, "models": [{"name": "esen", "hparams": widths}],
-            "fractions": [float(p.lmax_fraction)]}
+    grid = dict(LMAX["grid"])
+    if p.lmax_fraction < 1.0 and "l_max" in entry.extra:
+        grid[_LMAX] = [lm for lm in grid[_LMAX] if lm != entry.extra["l_max"]]
+    return {**{k: v for k, v in LMAX.items() if k not in ("archs", "grid")}, "grid": grid,
+            "models": [{"name": "esen", "hparams": widths}], "fractions": [float(p.lmax_fraction)]}
 
 
 def lmax_study(preset: str, store: str = "results", train_missing: bool = True) -> pd.DataFrame:
-    """Curves of :func:`lmax_spec` (Fig. 4)."""
-    return run_study(lmax_spec(preset), preset, store, train_missing)
+    """Curves of :func:`lmax_spec` (Fig. 4), with the preset's own ``l_max`` read off the main study's runs of the
+    same rungs, truncated at ``Preset.lmax_fraction`` when the spec leaves it out."""
+    spec = lmax_spec(preset)
+    curves = run_study(spec, preset, store, train_missing)
+    p = get_preset(preset)
+    own = p.archs["esen"].extra.get("l_max")
+    if own is None or own in spec["grid"][_LMAX]:
+        return curves
+    rungs = spec["models"][0]["hparams"]
+    ids = [c.run_id() for c in expand(main_spec("esen"), preset) if dict(c.model.hparams) in rungs]
+    main = run_study(main_spec("esen"), preset, store, train_missing)
+    main = truncate(main[main["run_id"].isin(ids)], p.lmax_fraction).assign(**{_LMAX: own})
+    return pd.concat([main, curves], ignore_index=True)
 
 
 # ----------------------------------------------------------------------------------------------------------

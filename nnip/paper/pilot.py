@@ -34,9 +34,8 @@ MAX_ARE = 0.05
 
 
 def truncate(curves: pd.DataFrame, fraction: float = FRACTION) -> pd.DataFrame:
-    """Every run's evaluations up to ``fraction`` of its final ``atoms_seen`` (the run on that fraction of the data)."""
-    end = curves.groupby("run_id")["atoms_seen"].transform("max")
-    return curves[curves["atoms_seen"] <= fraction * end + 1e-9].reset_index(drop=True)
+    """:func:`nnip.paper.fits.truncate` at the pilot's fraction."""
+    return fits.truncate(curves, fraction)
 
 
 def criteria(curves: pd.DataFrame, preset: str, archs=ARCHS, fraction: float = FRACTION
