@@ -134,7 +134,7 @@ class _MessageLayer(nn.Module):
         w, W = self.width, self.phi_m.weight  # W: (w, 2w + 4)
         from_src = F.linear(h, W[:, :w])  # (n_atoms, w)
         from_dst = F.linear(h, W[:, w : 2 * w], self.phi_m.bias)  # (n_atoms, w)
-        pre = from_src[src] + from_dst[dst] + F.linear(geom, W[:, 2 * w :])  # (n_edges, w)
+        pre = from_src.index_select(0, src) + from_dst.index_select(0, dst) + F.linear(geom, W[:, 2 * w :])  # (n_edges, w)
         m = self.act(pre) * e  # (n_edges, w)
         return h + scatter_mean(m, dst, h.shape[0]).to(h.dtype)
 
