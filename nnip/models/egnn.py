@@ -136,7 +136,7 @@ class _Layer(nn.Module):
 
     def forward(self, h, D, vec, edge_feat, src, dst):
         n = h.shape[0]
-        X_uv = vec.unsqueeze(-1) + D[src] - D[dst]  # (n_edges, 3, E_in)
+        X_uv = vec.unsqueeze(-1) + D.index_select(0, src) - D.index_select(0, dst)  # (n_edges, 3, E_in)
         sq = X_uv.pow(2).sum(dim=1)  # (n_edges, E_in)  ‖X_uv‖²_e, channel-wise
         hn = self.norm(h)
         m = self._first_linear(hn, sq, edge_feat, src, dst)  # (n_edges, w), = phi_m[0] on the concatenation
@@ -157,7 +157,7 @@ class _Layer(nn.Module):
         from_src = F.linear(hn, W[:, :w])  # (n_atoms, w)
         from_dst = F.linear(hn, W[:, w : 2 * w], lin.bias)  # (n_atoms, w)
         edge = torch.cat([sq, edge_feat], dim=-1).to(hn.dtype)  # (n_edges, E_in + n_edge)
-        return from_src[src] + from_dst[dst] + F.linear(edge, W[:, 2 * w :])
+        return from_src.index_select(0, src) + from_dst.index_select(0, dst) + F.linear(edge, W[:, 2 * w :])
 
 
 class EGNN(GraphModel):
