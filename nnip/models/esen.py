@@ -164,7 +164,7 @@ class _Edgewise(nn.Module):
         self.conv2 = so3.SO2Linear(H, C, L, M)
 
     def forward(self, x, x_edge, rot_in, rot_out, src, dst, radial_hidden=None):
-        msg = torch.cat([x[src], x[dst]], dim=2)  # (E, K, 2C)
+        msg = torch.cat([x.index_select(0, src), x.index_select(0, dst)], dim=2)  # (E, K, 2C)
         msg = torch.bmm(rot_in, msg)  # (E, K_m, 2C) edge frame, |m| <= m_max, m-major
         if isinstance(self.act, so3.GateActivation) and not so3.use_reference(msg):
             # conv1 -> gate -> conv2 on m-blocks: no cat/split (and no gathered gates) between them; same function
