@@ -18,14 +18,16 @@ STORE = Path(__file__).resolve().parents[2] / "results" / "cpu" / "runs"
 #: the main study's cpu runs, as committed (MPNN) or training (eSEN) when the paper layer was split (issue 13)
 MAIN_MPNN = ["0f44edacbb6a", "1a3c9d97c683", "20729ffb55a1", "411d8fe738ca", "476da59a07c5", "7ea02472409a",
              "9a9644738066", "9dee0cf3906b"]
-MAIN_ESEN = ["041efb46162b", "28f35971219c", "4827ab24f74c", "62cdbf352036", "d23a415681cb", "ff075cd2d8f9"]
+# eSEN's ladder changed after its pilot (C = 1, 2 -> 3, 6 and 64 added; presets.py says why): C = 4, 8, 16, 32 kept
+MAIN_ESEN = ["041efb46162b", "28f35971219c", "629dc5596afb", "bb7543c9b587", "d1d3dae356ad", "d23a415681cb",
+             "ff075cd2d8f9"]
 #: study → (runs, sha256 of the sorted ids joined by spaces, first 16 hex digits)
 DIGESTS = {
     "fig7": (10, "61dd496285579918"),
     "fig15": (8, "e8d6adb9ca14fe57"),
     "fig16": (5, "3d2f138af6ce38e2"),
     # 10 since the l_max = 2 half-stream runs are read off the main study's (truncated) runs instead of retrained
-    "fig4": (10, "5d1381b78931377c"),
+    "fig4": (10, "07b5bb4bff88f913"),
     "tuning-mpnn-esen": (24, "ce5152db32dfa89e"),
 }
 
@@ -77,4 +79,4 @@ def test_fig4_reads_the_preset_l_max_off_the_main_runs():
     spec = main.lmax_spec("cpu")
     assert spec["grid"]["model.hparams.l_max"] == [3, 4] and spec["fractions"] == [0.5]
     rungs = spec["models"][0]["hparams"]
-    assert [h["sphere_channels"] for h in rungs] == [1, 2, 4, 8, 16]
+    assert [h["sphere_channels"] for h in rungs] == [3, 4, 6, 8, 16]
