@@ -1,14 +1,18 @@
 """``nnip fit STORE --arch A``: the scaling laws of one architecture in your own run store, with 95% intervals.
 
-The analysis of the paper's §4 on a user's sweep, as :mod:`nnip.scaling` does it for the book:
+The analysis of the paper's §4 on a user's sweep, by the very functions the book runs (:mod:`nnip.scaling.analysis`;
+the book adds only its presets' settings, :mod:`nnip.paper.fits`), so a store fitted here and on a book page gives the
+same numbers for the same settings:
 
 ``RunStore.curves()`` → :func:`~nnip.scaling.select_runs` (failed runs and runs without a usable evaluation are
-left out, and named) → :func:`~nnip.scaling.prepare_curves` (each run's first ``drop_first`` of steps dropped,
-§3.2) → three :func:`~nnip.scaling.report` s, each bootstrapped over whole runs (App. E) and backtested:
+left out, and named) → :func:`~nnip.scaling.prepare_evaluations` (each run's first ``drop_first`` of steps dropped,
+§3.2; compute columns) → three :class:`~nnip.scaling.Report` s, each bootstrapped over whole runs (App. E) and
+backtested:
 
 - the Pareto frontier of loss against compute ``C`` (PFLOPs) or training wall clock ``H`` (hours) and its eq. (4)
   fit ``L = F x^{-γ}`` (§4.1); backtest: the frontier points in the top ``holdout`` of the log-range of ``x``;
-- κ of eq. (3), ``C = 3κND`` through the origin (Fig. 2); backtest: κ of the smaller models predicts the largest
+- κ of eq. (3), ``C = 3κND`` through the origin over every evaluation with D > 0 (Fig. 2); backtest: κ of the
+  smaller models predicts the largest
   model's FLOPs;
 - the sum-power-law eq. (5) ``L = A N^{-α} + B D^{-β}`` (§4.2) and, with κ, the compute-optimal allocation of
   eq. (6)–(7) ``N* ∝ C^a``, ``D* ∝ C^b``, ``L = F_c C^{-γ_c}`` (C in PFLOPs, §4.3); backtest: the largest model.
@@ -21,13 +25,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import functools
 import math
 import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,7 +41,7 @@ from nnip.presets import Analysis
 __all__ = ["StoreFit", "fit_store", "figure", "fit_cli"]
 
 #: ``--x`` → (the column added to the evaluations, its axis label)
-X_AXES = {"flops": ("C_pflops", "compute C [PFLOPs]"), "hours": ("H_hours", "training wall clock H [hours]")}
+X_AXES = {"flops": (scaling.X_FLOPS, "compute C [PFLOPs]"), "hours": (scaling.X_HOURS, "training wall clock H [hours]")}
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,35 +77,6 @@ class StoreFit:
             out.append({"law": law, "quantity": quantity, "estimate": rep.value(key), "lo": lo, "hi": hi,
                         "backtest_are": bt, "note": rep.note})
         return pd.DataFrame(out)
-
-
-def _wall_column(curves: pd.DataFrame) -> str:
-    """Training time only when the store has it (``wall_s_train``: no set-up, validation or checkpoints)."""
-    return "wall_s_train" if "wall_s_train" in curves.columns else "wall_s"
-
-
-def _power_law(df: pd.DataFrame, x: str) -> scaling.PowerLaw:
-    return scaling.fit_power_law(df[x], df["val_loss"], l_inf=0.0)
-
-
-def _frontier_law(df: pd.DataFrame, x: str) -> scaling.PowerLaw:
-    return _power_law(scaling.pareto_frontier(df, x=x, y="val_loss"), x)
-
-
-def _kappa_fit(df: pd.DataFrame) -> scaling.KappaFit:
-    return scaling.fit_kappa(df["flops"], df["params"], df["atoms_seen"], passes=3)
-
-
-def _kappa_predict(fit: scaling.KappaFit, df: pd.DataFrame) -> np.ndarray:
-    return fit.slope * df["params"].to_numpy(float) * df["atoms_seen"].to_numpy(float)
-
-
-def _sum_law(df: pd.DataFrame) -> scaling.SumPowerLaw:
-    return scaling.fit_sum_power_law(df["params"], df["atoms_seen"], df["val_loss"], run_id=df["run_id"])
-
-
-def _allocation(fit: Any, kappa: float) -> dict[str, float]:
-    return scaling.compute_optimal(fit, kappa, unit="pflops").as_dict()
 
 
 def fit_store(store: str | Path, arch: str, *, x: str = "flops", n_boot: int = 1000, seed: int = 0,
@@ -142,31 +115,16 @@ def fit_store(store: str | Path, arch: str, *, x: str = "flops", n_boot: int = 1
         summaries = summaries[keep]
     with warnings.catch_warnings():  # the runs left out are returned, and printed by the command
         warnings.filterwarnings("ignore", message="fit: left")
-        df, excluded, _ = scaling.select_runs(rs.curves(), summaries, arch, what="fit")
-    df = scaling.prepare_curves(df, "atoms_seen", "val_loss", drop_first, None, "run_id")
+        curves, excluded, _ = scaling.select_runs(rs.curves(), summaries, arch, what="fit")
     col, _ = X_AXES[x]
-    if x == "flops":
-        df[col] = df["flops"].astype(float) / scaling.PFLOP
-    else:
-        df[col] = pd.to_numeric(df[_wall_column(df)], errors="coerce") / 3600.0
+    # the book's pipeline (nnip.scaling.analysis): prepare → frontier (eq. 4), κ (eq. 3), sum-power-law (eq. 5-7)
+    df = scaling.prepare_evaluations(curves, drop_first=drop_first)
     points = df[["run_id", "step", "params", "atoms_seen", "flops", "val_loss", col]].reset_index(drop=True)
-
     on_x = points[np.isfinite(points[col]) & (points[col] > 0)]
-    front = scaling.pareto_frontier(on_x, x=col, y="val_loss")
-
-    def frontier_backtest(_: pd.DataFrame) -> scaling.Backtest:
-        return scaling.backtest(functools.partial(_power_law, x=col), front, by=col, holdout=holdout, group=None)
-
     common = {"n_boot": n_boot, "seed": seed, "excluded": excluded}
-    frontier_rep = scaling.report(functools.partial(_frontier_law, x=col), on_x[["run_id", "step", col, "val_loss"]],
-                                  backtest=frontier_backtest, **common)
-    kappa_rep = scaling.report(_kappa_fit, points[["run_id", "step", "params", "atoms_seen", "flops"]],
-                               backtest={"by": "N", "holdout": "largest", "y": "flops", "predict": _kappa_predict},
-                               **common)
-    kappa = kappa_rep.value("kappa")
-    derived = functools.partial(_allocation, kappa=kappa) if np.isfinite(kappa) and kappa > 0 else None
-    sum_rep = scaling.report(_sum_law, points[["run_id", "step", "params", "atoms_seen", "val_loss"]],
-                             backtest={"by": "N", "holdout": "largest"}, derived=derived, **common)
+    front, frontier_rep = scaling.frontier_report(on_x, col, holdout=holdout, **common)
+    kappa_rep = scaling.kappa_report(curves, **common)
+    sum_rep = scaling.sum_power_law_report(points, kappa_rep.value("kappa"), **common)
     return StoreFit(store=str(store), arch=arch, x=x, points=points, frontier=front, frontier_report=frontier_rep,
                     kappa_report=kappa_rep, sum_report=sum_rep, excluded=dict(excluded))
 

@@ -110,3 +110,19 @@ def test_fit_tag_selects_one_study_of_a_shared_store(tmp_path):
     assert "m0" not in set(main_only.points["run_id"])
     with pytest.raises(ValueError, match="tag: no run of .* is tagged 'fig99'"):
         fit_store(tmp_path, "mpnn", n_boot=5, tag="fig99")
+
+
+def test_fit_store_runs_the_books_fits(tmp_path):
+    """``nnip fit`` and the book's pages run the same functions (nnip.scaling.analysis): with a preset's settings the
+    numbers are the book's."""
+    from nnip.paper import fits
+    from nnip.presets import get
+
+    _store(tmp_path / "s")
+    a = get("tiny").analysis
+    res = fit_store(tmp_path / "s", "mpnn", n_boot=a.n_boot, seed=a.seed, drop_first=a.drop_first, holdout=a.holdout)
+    _, front = fits.frontier_report(res.points, scaling.X_FLOPS, "tiny")
+    assert front.values == res.frontier_report.values and front.intervals == res.frontier_report.intervals
+    assert front.backtest.are == res.frontier_report.backtest.are
+    book = fits.sum_power_law_report(res.points, "tiny", kappa=res.kappa_report.value("kappa"))
+    assert book.values == res.sum_report.values and book.intervals == res.sum_report.intervals

@@ -17,6 +17,9 @@ Data flow: ``RunStore.curves()`` → :func:`prepare_curves` → a fit → :func:
 - :mod:`~nnip.scaling.backtest` — :func:`backtest`: fit the smaller runs, predict the held-out largest (ARE).
 - :mod:`~nnip.scaling.report` — :func:`report` → :class:`Report`: estimate, 95% intervals, backtest, notes, runs
   left out.
+- :mod:`~nnip.scaling.analysis` — the §4 analysis of one study's evaluations that the book and ``nnip fit`` share:
+  :func:`prepare_evaluations` (compute columns C, 3κ̂ND, H), :func:`frontier_report` (eq. 4), :func:`kappa_report`
+  (eq. 3), :func:`sum_power_law_report` (eq. 5–7).
 - :mod:`~nnip.scaling.plan` — :func:`plan` / :func:`plan_cli`:
   ``nnip plan --arch A --budget-pflops X [--store PATH | --paper]``.
 
@@ -29,6 +32,10 @@ from __future__ import annotations
 from typing import Any
 
 from nnip.scaling.allocation import PFLOP, ComputeOptimal, KappaFit, compute_optimal, fit_kappa
+from nnip.scaling.analysis import (
+    X_FLOPS, X_HOURS, X_MODEL, frontier_report, kappa_report, power_law_on, prepare_evaluations, sum_power_law_report,
+    wall_column,
+)
 from nnip.scaling.backtest import COLUMNS, Backtest, backtest
 from nnip.scaling.bootstrap import Bootstrap, bootstrap
 from nnip.scaling.frontier import pareto_frontier, prepare_curves
@@ -39,7 +46,9 @@ from nnip.scaling.report import Report, report
 __all__ = [
     "PAPER", "PFLOP", "COLUMNS", "paper_params", "prepare_curves", "pareto_frontier", "PowerLaw", "fit_power_law",
     "SumPowerLaw", "fit_sum_power_law", "Bootstrap", "bootstrap", "ComputeOptimal", "compute_optimal", "KappaFit",
-    "fit_kappa", "Backtest", "backtest", "Report", "report", "select_runs", "plan", "plan_from_curves", "plan_cli",
+    "fit_kappa", "Backtest", "backtest", "Report", "report", "X_FLOPS", "X_MODEL", "X_HOURS", "wall_column",
+    "prepare_evaluations", "power_law_on", "frontier_report", "kappa_report", "sum_power_law_report", "select_runs",
+    "plan", "plan_from_curves", "plan_cli",
 ]
 
 _PUBLISHED = ("PAPER", "paper_params")
