@@ -15,10 +15,12 @@ This is the only place where scales live; notebooks and sweeps take a preset nam
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["Preset", "ArchScale", "Tuning", "Analysis", "Ablations", "PRESETS", "get"]
+__all__ = ["Preset", "ArchScale", "Tuning", "Analysis", "Ablations", "PRESETS", "get", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -289,3 +291,34 @@ def get(name: str) -> Preset:
                 continue
         preset = Preset(**{**preset.__dict__, "archs": archs})
     return preset
+
+
+def _typed(cls, value):
+    """``value`` as the dataclass ``cls`` (a mapping of its fields), unchanged when it already is one (or None)."""
+    if value is None or isinstance(value, cls):
+        return value
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{cls.__name__}: expected a mapping of its fields, got {value!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(value) - names)
+    if unknown:
+        raise TypeError(f"{cls.__name__}: unknown field {unknown[0]!r}; fields: {sorted(names)}")
+    return cls(**value)
+
+
+def resolve(preset: str | Preset | Mapping) -> Preset:
+    """A :class:`Preset` from a name (:func:`get`), a :class:`Preset` (returned as is) or a mapping of its fields
+    (``archs`` values, ``tuning``, ``analysis`` and ``ablations`` may be mappings too; ``datasets`` defaults to none).
+    The paper's functions and the sweep take any of these and resolve it once, at their entry."""
+    if isinstance(preset, str):
+        preset = get(preset)
+    if isinstance(preset, Preset):
+        return preset
+    if not isinstance(preset, Mapping):
+        raise TypeError(f"preset: expected a name, a Preset or a mapping, got {preset!r}")
+    d = {"datasets": {}, **preset}
+    d["archs"] = {name: _typed(ArchScale, scale) for name, scale in (d.get("archs") or {}).items()}
+    for key, cls in (("tuning", Tuning), ("analysis", Analysis), ("ablations", Ablations)):
+        if key in d:
+            d[key] = _typed(cls, d[key])
+    return _typed(Preset, d)

@@ -47,10 +47,11 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from nnip.presets import ArchScale, Preset, resolve
 from nnip.runs import RunStore, is_final
 from nnip.train.config import ConfigError, TrainConfig, read_config_file, undot
 
-__all__ = ["SweepSpec", "expand", "run_sweep", "missing", "sweep_cli", "load_preset"]
+__all__ = ["SweepSpec", "expand", "run_sweep", "run_configs", "missing", "sweep_cli", "load_preset"]
 
 log = logging.getLogger("nnip.sweep")
 
@@ -108,38 +109,21 @@ class SweepSpec:
             raise ConfigError(f"{path}: {err}") from None
 
 
-def load_preset(preset) -> dict:
-    """A preset as a plain dict: a name (``nnip.presets.get``), a :class:`nnip.presets.Preset`, or a dict with the
-    same fields (``molecules``, ``materials``, ``datasets``, ``n_val``, ``fractions``, ``archs`` (arch → {widths,
-    batch_size, lr, extra}), ``max_train``, ``n_evals``, ``device``, ``amp``, ``seed``, ``epochs``)."""
-    if preset is None:
-        return {}
-    if isinstance(preset, str):
-        from nnip.presets import get
-
-        preset = get(preset)
-    if dataclasses.is_dataclass(preset):
-        out = {f.name: getattr(preset, f.name) for f in dataclasses.fields(preset)}
-    else:
-        out = dict(preset)
-    archs = {}
-    for name, scale in (out.get("archs") or {}).items():
-        if dataclasses.is_dataclass(scale):
-            scale = {f.name: getattr(scale, f.name) for f in dataclasses.fields(scale)}
-        archs[name] = dict(scale)
-    out["archs"] = archs
-    return out
+def load_preset(preset) -> Preset | None:
+    """The :class:`nnip.presets.Preset` of a name, a ``Preset`` or a mapping of its fields
+    (:func:`nnip.presets.resolve`); ``None`` stays ``None`` (no preset: every setting from the spec)."""
+    return None if preset is None else resolve(preset)
 
 
-def _dataset_keys(dataset: str, preset: dict) -> dict:
+def _dataset_keys(dataset: str, preset: Preset) -> dict:
     """``data.*`` keys for the spec's dataset (a preset role, an embedded name, or a path)."""
-    source = preset.get(dataset, dataset) if dataset in ("molecules", "materials") else dataset
+    source = getattr(preset, dataset) if dataset in ("molecules", "materials") else dataset
     try:
         from nnip.data.registry import DATASETS
     except ImportError:  # pragma: no cover
         DATASETS = {}
     if source in DATASETS:
-        spec = (preset.get("datasets") or {}).get(source, {})
+        spec = (preset.datasets or {}).get(source, {})
         keys = {"data.name": source, "data.seed": spec.get("seed", 0)}
         if "n" in spec:
             keys["data.n"] = spec["n"]
@@ -147,67 +131,75 @@ def _dataset_keys(dataset: str, preset: dict) -> dict:
     return {"data.source": str(source)}
 
 
-def _preset_keys(preset: dict, spec: SweepSpec) -> dict:
+def _preset_keys(preset: Preset | None, spec: SweepSpec) -> dict:
     keys: dict = {}
-    if not preset:
+    if preset is None:
         return keys
     keys.update(_dataset_keys(spec.dataset, preset))
-    if preset.get("n_val") is not None:
-        keys["data.n_val"] = preset["n_val"]
-    if preset.get("max_train") is not None:
-        keys["data.limit"] = int(preset["max_train"]) + int(preset.get("n_val") or 0)
-    if preset.get("n_evals") is not None:
-        keys["eval.log_points"] = preset["n_evals"]
+    if preset.n_val is not None:
+        keys["data.n_val"] = preset.n_val
+    if preset.max_train is not None:
+        keys["data.limit"] = int(preset.max_train) + int(preset.n_val or 0)
+    if preset.n_evals is not None:
+        keys["eval.log_points"] = preset.n_evals
     for src, dst in (("device", "runtime.device"), ("amp", "train.amp"), ("seed", "train.seed"), ("threads", "runtime.threads")):
-        if preset.get(src) is not None:
-            keys[dst] = preset[src]
+        if getattr(preset, src) is not None:
+            keys[dst] = getattr(preset, src)
     keys["optim.mup"] = True  # §3.3: η* at the base width, transferred by μP
     return keys
 
 
-def _model_entries(spec: SweepSpec, preset: dict) -> list[tuple[str, dict, dict]]:
+def _overrides(batch_size, lr, scale: ArchScale | None) -> dict:
+    """Per-model TrainConfig keys: batch size and lr (the entry's, else the preset's), μP base width, warmup."""
+    over = {"train.batch_size": batch_size, "optim.lr": lr,
+            "optim.base_width": scale.base_width if scale else None,
+            "optim.warmup_steps": (scale.warmup_steps or None) if scale else None}
+    return {k: v for k, v in over.items() if v is not None}
+
+
+def _model_entries(spec: SweepSpec, preset: Preset | None) -> list[tuple[str, dict, dict]]:
     """``(arch, hparams, per-model overrides)`` for every ladder entry of the sweep."""
     out = []
-    archs = preset.get("archs") or {}
+    archs = preset.archs if preset is not None else {}
     for arch in spec.archs:
         if arch not in archs:
             raise ConfigError(f"sweep: arch {arch!r} is not in the preset (has {sorted(archs)}); "
                               "use a 'models' entry with explicit hparams")
         scale = archs[arch]
-        extra = dict(scale.get("extra") or {})
-        over = {"train.batch_size": scale.get("batch_size"), "optim.lr": scale.get("lr"),
-                "optim.base_width": scale.get("base_width"), "optim.warmup_steps": scale.get("warmup_steps") or None}
-        for h in scale.get("widths") or ():
-            out.append((arch, {**extra, **dict(h)}, {k: v for k, v in over.items() if v is not None}))
+        over = _overrides(scale.batch_size, scale.lr, scale)
+        for h in scale.widths or ():
+            out.append((arch, {**scale.extra, **dict(h)}, over))
     for m in spec.models:
-        scale = archs.get(m["name"], {})
-        over = {"train.batch_size": m.get("batch_size", scale.get("batch_size")), "optim.lr": m.get("lr", scale.get("lr")),
-                "optim.base_width": scale.get("base_width"), "optim.warmup_steps": scale.get("warmup_steps") or None}
+        scale = archs.get(m["name"])
+        over = _overrides(m.get("batch_size", scale.batch_size if scale else None),
+                          m.get("lr", scale.lr if scale else None), scale)
         hps = m.get("hparams")
         if hps is None:
-            hps = list(scale.get("widths") or [{}])
+            hps = list((scale.widths if scale else None) or [{}])
         elif isinstance(hps, Mapping):
             hps = [hps]
-        extra = dict(scale.get("extra") or {})
+        extra = dict(scale.extra) if scale else {}
         for h in hps:
-            out.append((m["name"], {**extra, **dict(h)}, {k: v for k, v in over.items() if v is not None}))
+            out.append((m["name"], {**extra, **dict(h)}, over))
     if not out:
         raise ConfigError("sweep: no models (give 'archs' present in the preset or 'models')")
     return out
 
 
-def expand(spec: SweepSpec | Mapping | str | os.PathLike, preset=None) -> list[TrainConfig]:
-    """All :class:`TrainConfig` s of a sweep, in a deterministic order (model entry, fraction, grid point)."""
+def expand(spec: SweepSpec | Mapping | str | os.PathLike, preset: str | Preset | Mapping | None = None
+           ) -> list[TrainConfig]:
+    """All :class:`TrainConfig` s of a sweep at ``preset`` (a name, a :class:`~nnip.presets.Preset` or a mapping of
+    its fields; None: none), in a deterministic order (model entry, fraction, grid point)."""
     spec = _as_spec(spec)
     p = load_preset(preset)
     fractions = spec.fractions
     if fractions is None:
-        fractions = tuple(p.get("fractions") or (1.0,)) if spec.regime == "epochs" else (1.0,)
+        fractions = tuple((p.fractions if p else None) or (1.0,)) if spec.regime == "epochs" else (1.0,)
     grid_keys = list(spec.grid)
     grid_points = list(itertools.product(*[spec.grid[k] for k in grid_keys])) if grid_keys else [()]
     regime = {"train.regime": spec.regime}
-    if spec.regime == "epochs" and p.get("epochs") is not None:
-        regime["train.max_epochs"] = p["epochs"]
+    if spec.regime == "epochs" and p is not None and p.epochs is not None:
+        regime["train.max_epochs"] = p.epochs
     if spec.dataset == "materials":  # Trikha et al.: energy + forces + stress with the materials recipe
         regime["loss.recipe"] = "materials"
     configs, seen = [], set()
@@ -351,7 +343,7 @@ def run_sweep(
 
     Args:
         spec: :class:`SweepSpec`, its dict, or a YAML path.
-        preset: preset name, :class:`nnip.presets.Preset` or dict (see :func:`load_preset`).
+        preset: preset name, :class:`nnip.presets.Preset` or a mapping of its fields (:func:`nnip.presets.resolve`).
         store: run store (default ``results/<preset name>``).
         executor: ``"local"`` or ``"slurm"``.
         workers: local: processes (1 = in this process).
@@ -363,17 +355,26 @@ def run_sweep(
         wait: slurm: wait for the jobs and collect results (``False``: return after submission, status
             ``"submitted"``).
     """
-    from tqdm.std import tqdm  # plain text bars: no ipywidgets needed in notebooks
-
     spec = _as_spec(spec)
-    configs = expand(spec, preset)
+    p = load_preset(preset)
+    configs = expand(spec, p)
     if overrides:
         configs = [c.override(overrides) for c in configs]
     if store is None:
-        name = preset if isinstance(preset, str) else (load_preset(preset).get("name") or "local")
-        store = Path("results") / name
+        store = Path("results") / (p.name if p is not None else "local")
+    return run_configs(configs, store, name=spec.name, grid_keys=list(spec.grid), executor=executor, workers=workers,
+                       slurm=slurm, progress=progress, wait=wait)
+
+
+def run_configs(configs: list[TrainConfig], store: RunStore | str | os.PathLike, *, name: str = "sweep",
+                grid_keys: list[str] | tuple = (), executor: str = "local", workers: int = 1,
+                slurm: Mapping[str, Any] | None = None, progress: bool = True, wait: bool = True) -> pd.DataFrame:
+    """Train the ``configs`` (of an :func:`expand` ed sweep called ``name``) not yet finished in ``store``; one row
+    per config (``grid_keys``: the sweep's grid columns). Executors and their options as :func:`run_sweep`."""
+    from tqdm.std import tqdm  # plain text bars: no ipywidgets needed in notebooks
+
     store = store if isinstance(store, RunStore) else RunStore(store)
-    grid_keys = list(spec.grid)
+    grid_keys = list(grid_keys)
     results: dict[str, dict] = {}
     todo = []
     for cfg in configs:
@@ -382,8 +383,8 @@ def run_sweep(
             results[cfg.run_id()] = {**s, "cached": True}
         else:
             todo.append(cfg)
-    log.info("sweep %s: %d runs, %d finished, %d to train", spec.name, len(configs), len(configs) - len(todo), len(todo))
-    bar = tqdm(total=len(configs), initial=len(configs) - len(todo), desc=spec.name, unit="run", disable=not progress)
+    log.info("sweep %s: %d runs, %d finished, %d to train", name, len(configs), len(configs) - len(todo), len(todo))
+    bar = tqdm(total=len(configs), initial=len(configs) - len(todo), desc=name, unit="run", disable=not progress)
     try:
         if executor == "local":
             if workers <= 1:

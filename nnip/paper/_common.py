@@ -11,8 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["ARCH_LABELS", "PAPER_ARCHS", "TOO_FEW", "cached_json", "comparison_table", "concat_studies", "left_out_of",
-           "notes_left_out", "project_root", "report_row", "row", "run_study", "select_archs", "store_path", "title"]
+from nnip.presets import Preset, resolve
+
+__all__ = ["ARCH_LABELS", "PAPER_ARCHS", "TOO_FEW", "arch_row", "archs_present", "cached_json", "comparison_table",
+           "concat_studies", "estimates_long", "left_out_of", "notes_left_out", "preset_name", "project_root",
+           "report_row", "row", "run_study", "select_archs", "store_path", "title"]
 
 #: the words of a note whose fit the preset's runs cannot support (:mod:`nnip.paper.fits`)
 TOO_FEW = "too few runs at this preset"
@@ -42,13 +45,18 @@ def project_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def store_path(store: str | os.PathLike, preset: str) -> Path:
-    """``store="results"`` (the notebooks' default) → ``<root>/results/<preset>``; an absolute path is used as is,
-    another relative path is taken from the project root."""
+def store_path(store: str | os.PathLike, preset: str | Preset) -> Path:
+    """``store="results"`` (the notebooks' default) → ``<root>/results/<preset name>``; an absolute path is used as
+    is, another relative path is taken from the project root."""
     p = Path(store)
     if not p.is_absolute():
         p = project_root() / p
-    return p / preset if p.name == "results" else p
+    return p / preset_name(preset) if p.name == "results" else p
+
+
+def preset_name(preset: str | Preset) -> str:
+    """The name of ``preset`` (a name or a :class:`nnip.presets.Preset`), without resolving it."""
+    return preset if isinstance(preset, str) else preset.name
 
 
 def select_archs(arch: str | list | tuple, available=PAPER_ARCHS) -> list[str]:
@@ -63,28 +71,33 @@ def select_archs(arch: str | list | tuple, available=PAPER_ARCHS) -> list[str]:
     return names
 
 
-def run_study(spec: dict, preset: str, store, train_missing: bool = True, *, workers: int = 1) -> pd.DataFrame:
+def run_study(spec: dict, preset: str | Preset, store, train_missing: bool = True, *, workers: int = 1
+              ) -> pd.DataFrame:
     """Run (or read) every run of ``spec`` at ``preset`` scale; return their curves (``RunStore.curves`` rows).
 
-    Runs already finished in the store are cache hits. With ``train_missing=False`` a missing run is an error that
-    names how many are missing and where. Runs left out — failed (e.g. diverged, even at step 1), or without a single
-    evaluation — are named with their reason in a warning and in ``curves.attrs["left_out"]`` (run id → reason),
-    which :func:`notes_left_out` turns into a note under the figure's table.
+    The spec is expanded once (:func:`nnip.sweep.expand`); runs already finished in the store are cache hits. With
+    ``train_missing=False`` a missing run is an error that names how many are missing and where. Runs left out —
+    failed (e.g. diverged, even at step 1), or without a single evaluation — are named with their reason in a warning
+    and in ``curves.attrs["left_out"]`` (run id → reason), which :func:`notes_left_out` turns into a note under the
+    figure's table.
     """
-    from nnip.runs import RunStore
-    from nnip.sweep import expand, missing, run_sweep
+    from nnip.runs import RunStore, is_final
+    from nnip.sweep import expand, run_configs
 
+    preset = resolve(preset)
     root = store_path(store, preset)
-    todo = missing(spec, preset, root)
+    configs = expand(spec, preset)
+    rs = RunStore(root)
+    todo = [c for c in configs if not is_final(rs.read_summary(c.run_id()))]
     if todo and not train_missing:
         raise RuntimeError(
             f"{len(todo)} run(s) of study {spec.get('name')!r} are missing from {root}; "
             "run the notebook with train_missing=True (or `nnip sweep`) to train them"
         )
     if todo:
-        run_sweep(spec, preset, root, progress=True)
-    ids = [cfg.run_id() for cfg in expand(spec, preset)]
-    rs = RunStore(root)
+        run_configs(configs, rs, name=spec.get("name", "sweep"), grid_keys=list(spec.get("grid") or {}),
+                    workers=workers, progress=True)
+    ids = [cfg.run_id() for cfg in configs]
     curves = rs.curves(ids)
     left_out = rs.left_out(ids)
     if left_out:
@@ -171,6 +184,32 @@ def report_row(quantity: str, rep, key: str, paper=None, note: str = "", *, arch
     return out
 
 
+def arch_row(arch: str, quantity: str, rep, key: str, paper=None, note: str = "", backtest: bool = True) -> dict:
+    """:func:`report_row` of one architecture (the tables of Fig. 1–6 and Tables 1, 7 have an architecture column)."""
+    return report_row(quantity, rep, key, paper, note, arch=arch, backtest=backtest)
+
+
+def archs_present(curves: pd.DataFrame, arch: str | list = "all") -> list[str]:
+    """The architectures of ``arch`` (:func:`select_archs`) that have runs in ``curves``, in the paper's order."""
+    wanted = select_archs(arch)
+    return [a for a in wanted if (curves["arch"] == a).any()]
+
+
+def estimates_long(rows: list[dict]) -> pd.DataFrame:
+    """:func:`arch_row` rows in the long format of :func:`nnip.figures.plot_estimates` (one line per source)."""
+    recs = []
+    for r in rows:
+        group = ARCH_LABELS.get(r["arch"], str(r["arch"])).split(" (")[0]
+        if r["paper"] is not None:
+            lo, hi = r["paper_ci"] if r["paper_ci"] is not None else (math.nan, math.nan)
+            recs.append({"quantity": r["quantity"], "group": group, "source": "paper", "estimate": r["paper"],
+                         "lo": lo, "hi": hi})
+        lo, hi = r["ci"] if r["ci"] is not None else (math.nan, math.nan)
+        recs.append({"quantity": r["quantity"], "group": group, "source": "ours", "estimate": r["ours"],
+                     "lo": lo, "hi": hi})
+    return pd.DataFrame(recs, columns=["quantity", "group", "source", "estimate", "lo", "hi"])
+
+
 def comparison_table(rows: list[dict]) -> pd.DataFrame:
     """The "paper vs ours" table shown under every figure: one row per quantity.
 
@@ -216,8 +255,8 @@ def cached_json(store, run_id: str, name: str, key: str, compute) -> dict:
     return doc[key]
 
 
-def title(fig, text: str, preset: str) -> None:
+def title(fig, text: str, preset: str | Preset) -> None:
     """The figure's title; at ``tiny`` marked as a wiring check."""
-    if preset == "tiny":
+    if preset_name(preset) == "tiny":
         text += "  [preset tiny: wiring check, not science]"
     fig.suptitle(text, fontsize="medium")

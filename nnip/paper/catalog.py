@@ -17,6 +17,7 @@ from nnip.paper import (
     diverse, hyperparameters, main, materials, multi_epoch, symmetry, transformer, translation, tuning, vector_channels,
 )
 from nnip.paper._common import store_path
+from nnip.presets import Preset, resolve
 
 __all__ = ["STUDIES", "specs", "missing_runs", "train_all", "cpu_hours", "fig_cost"]
 
@@ -37,8 +38,9 @@ STUDIES: dict[str, Callable[[str], list[dict]]] = {
 }
 
 
-def specs(preset: str, names=None) -> list[tuple[str, dict]]:
+def specs(preset: str | Preset, names=None) -> list[tuple[str, dict]]:
     """``(study name, sweep spec)`` of the named studies (all by default) at ``preset``."""
+    preset = resolve(preset)
     names = list(STUDIES) if names is None else list(names)
     unknown = [n for n in names if n not in STUDIES]
     if unknown:
@@ -46,10 +48,11 @@ def specs(preset: str, names=None) -> list[tuple[str, dict]]:
     return [(n, s) for n in names for s in STUDIES[n](preset)]
 
 
-def missing_runs(preset: str, store="results", names=None) -> pd.DataFrame:
+def missing_runs(preset: str | Preset, store="results", names=None) -> pd.DataFrame:
     """One row per run of the named studies that is not finished in the store: study, run id, arch, hparams."""
     from nnip.sweep import missing
 
+    preset = resolve(preset)
     root = store_path(store, preset)
     rows = []
     for name, spec in specs(preset, names):
@@ -59,12 +62,13 @@ def missing_runs(preset: str, store="results", names=None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["study", "run_id", "arch", "hparams", "fraction"]).drop_duplicates("run_id")
 
 
-def train_all(preset: str, store="results", names=None, workers: int = 2) -> pd.DataFrame:
+def train_all(preset: str | Preset, store="results", names=None, workers: int = 2) -> pd.DataFrame:
     """Train every missing run of the named studies (``workers`` local processes); one summary row per study with
     its runs and the CPU-seconds its runs' training took (sum of the runs' ``wall_s``, set-up and evaluation
     included, as measured by the trainer)."""
     from nnip.sweep import run_sweep
 
+    preset = resolve(preset)
     root = store_path(store, preset)
     out = []
     for name, spec in specs(preset, names):
@@ -76,7 +80,7 @@ def train_all(preset: str, store="results", names=None, workers: int = 2) -> pd.
     return pd.DataFrame(out)
 
 
-def cpu_hours(preset: str, store="results", names=None) -> pd.DataFrame:
+def cpu_hours(preset: str | Preset, store="results", names=None) -> pd.DataFrame:
     """Measured cost of every study from the store: finished runs, and the hours their processes ran (``hours``:
     everything from start to end — data loading, set-up, training, evaluation, checkpoints — as recorded in each
     run's ``summary.json``; ``hours_train``: training steps only). Runs train on one torch thread each, so these are
@@ -85,6 +89,7 @@ def cpu_hours(preset: str, store="results", names=None) -> pd.DataFrame:
     from nnip.runs import RunStore
     from nnip.sweep import expand
 
+    preset = resolve(preset)
     rs = RunStore(store_path(store, preset))
     rows, seen = [], {}
     for name, spec in specs(preset, names):

@@ -13,10 +13,12 @@ from matplotlib.figure import Figure
 
 from nnip import figures
 from nnip.paper import fits
-from nnip.paper._common import ARCH_LABELS, TOO_FEW, comparison_table, notes_left_out, report_row, row, run_study, title
+from nnip.paper._common import (
+    ARCH_LABELS, TOO_FEW, comparison_table, notes_left_out, preset_name, report_row, row, run_study, title,
+)
 from nnip.paper.ladders import ablations, ladder_entry
 from nnip.paper.published import paper_frontier
-from nnip.presets import get as get_preset
+from nnip.presets import Preset, resolve
 
 __all__ = ["DIVERSE_ENV", "diverse_spec", "diverse_study", "fig12"]
 
@@ -26,12 +28,13 @@ DIVERSE_ENV = "NNIP_OMOL25_4M"
 figures.enable_notebook_display()
 
 
-def diverse_spec(preset: str, archs=("mpnn", "esen")) -> dict:
+def diverse_spec(preset: str | Preset, archs=("mpnn", "esen")) -> dict:
     """MPNN and eSEN ladders on the "diverse" split: at preset ``paper`` OMol25's 4M split from ``$NNIP_OMOL25_4M``
     (79K held out, App. G); at tiny/cpu an independent draw of the embedded xtb-mols generator (another seed, its own
     molecules) — a replicate, *not* a more diverse chemistry (the generator makes neutral organics only)."""
-    s, p = ablations(preset), get_preset(preset)
-    if preset == "paper":
+    preset = resolve(preset)
+    s, p = ablations(preset), preset
+    if preset_name(preset) == "paper":
         path = os.environ.get(DIVERSE_ENV)
         if not path:
             raise RuntimeError(f"Fig. 12 at preset='paper' trains on OMol25's 4M split: set {DIVERSE_ENV} to its "
@@ -44,15 +47,17 @@ def diverse_spec(preset: str, archs=("mpnn", "esen")) -> dict:
             "models": [ladder_entry(preset, a, s.ladder_cut) for a in archs], "tags": ["fig12"]}
 
 
-def diverse_study(preset: str, store="results", train_missing: bool = True) -> pd.DataFrame:
+def diverse_study(preset: str | Preset, store="results", train_missing: bool = True) -> pd.DataFrame:
+    preset = resolve(preset)
     return run_study(diverse_spec(preset), preset, store, train_missing)
 
 
 @notes_left_out
-def fig12(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Figure, pd.DataFrame]:
+def fig12(curves: pd.DataFrame, preset: str | Preset = "cpu") -> tuple[Figure, pd.DataFrame]:
     """Fig. 12: MPNN (left) and eSEN (middle) frontiers with eq. (4) fits, and both fits on one axis (right).
     Table: γ_c, F_c and the exponent gap γ_c(eSEN) − γ_c(MPNN), against the paper's neutral-split values (Table 1)
     — Fig. 12's own numbers are not printed in the paper."""
+    preset = resolve(preset)
     n_boot = ablations(preset).n_boot
     archs = [a for a in ("mpnn", "esen") if (curves["arch"] == a).any()]
     fronts = {a: fits.curves_frontier(curves[curves["arch"] == a], preset, n_boot=n_boot) for a in archs}
@@ -82,7 +87,7 @@ def fig12(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Figure, pd.DataFra
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="x-small")
     ax.set_title("compute-optimal power laws", fontsize="medium")
-    split = "OMol25 4M split" if preset == "paper" else "independent xtb-mols draw (not OMol25 4M)"
+    split = "OMol25 4M split" if preset_name(preset) == "paper" else "independent xtb-mols draw (not OMol25 4M)"
     title(fig, f"Fig. 12 — MPNN vs eSEN on another split: {split}", preset)
 
     rows = []

@@ -13,6 +13,7 @@ from nnip import figures
 from nnip.figures import AXIS
 from nnip.paper._common import ARCH_LABELS, PAPER_ARCHS, notes_left_out, run_study
 from nnip.paper.main import main_spec
+from nnip.presets import Preset, resolve
 
 __all__ = ["upward_fraction", "energy_force_study", "fig14"]
 
@@ -35,8 +36,9 @@ def upward_fraction(values) -> float:
     return float(np.clip(d, 0, None).sum() / total) if total > 0 else float("nan")
 
 
-def energy_force_study(preset: str, store="results", train_missing: bool = True) -> pd.DataFrame:
+def energy_force_study(preset: str | Preset, store="results", train_missing: bool = True) -> pd.DataFrame:
     """App. I reads the main study's runs (Fig. 1–6): their curves carry ``val_energy_loss`` and ``val_force_loss``."""
+    preset = resolve(preset)
     return run_study(main_spec("all"), preset, store, train_missing)
 
 

@@ -16,9 +16,12 @@ from matplotlib.figure import Figure
 from nnip import figures, scaling
 from nnip.figures import AXIS
 from nnip.paper import fits
-from nnip.paper._common import cached_json, comparison_table, notes_left_out, report_row, run_study, store_path
+from nnip.paper._common import (
+    cached_json, comparison_table, notes_left_out, preset_name, report_row, run_study, store_path,
+)
 from nnip.paper.main import main_spec
 from nnip.paper.published import APP_H
+from nnip.presets import Preset, resolve
 
 __all__ = ["M_VALUES", "parse_m_values", "tta_study", "data_limited_loss", "fig13"]
 
@@ -28,10 +31,10 @@ M_VALUES = (1, 2, 4, 8, 16, 32)
 figures.enable_notebook_display()
 
 
-def parse_m_values(values, preset: str) -> tuple[int, ...]:
+def parse_m_values(values, preset: str | Preset) -> tuple[int, ...]:
     """``"auto"`` → :data:`M_VALUES` (the first three at ``tiny``); ``"1,4"`` or a list → those, sorted, ≥ 1."""
     if values in (None, "auto"):
-        return M_VALUES[:3] if preset == "tiny" else M_VALUES
+        return M_VALUES[:3] if preset_name(preset) == "tiny" else M_VALUES
     if isinstance(values, str):
         values = [int(m) for m in values.split(",") if m.strip()]
     ms = tuple(sorted({int(m) for m in values}))
@@ -40,7 +43,7 @@ def parse_m_values(values, preset: str) -> tuple[int, ...]:
     return ms
 
 
-def tta_study(preset: str, store="results", train_missing: bool = True, *, m_values="auto",
+def tta_study(preset: str | Preset, store="results", train_missing: bool = True, *, m_values="auto",
               seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """App. H: the MPNN runs of the main study (trained if missing), each evaluated on its validation split with
     test-time group averaging over M Haar rotations (eq. 23) for M in ``m_values`` (``"auto"``: 1, 2, 4, …, 32; 1, 2,
@@ -54,6 +57,8 @@ def tta_study(preset: str, store="results", train_missing: bool = True, *, m_val
 
     from nnip.runs import RunStore
     from nnip.train.evaluate import evaluate_run
+
+    preset = resolve(preset)
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     curves = run_study(main_spec("mpnn"), preset, store, train_missing)
@@ -79,8 +84,10 @@ def _sum_law(d: pd.DataFrame) -> scaling.SumPowerLaw:
     return scaling.fit_sum_power_law(d["params"], d["atoms_seen"], d["val_loss"])
 
 
-def data_limited_loss(curves: pd.DataFrame, preset: str, drop_first: float | None = None) -> tuple[float | None, str]:
+def data_limited_loss(curves: pd.DataFrame, preset: str | Preset, drop_first: float | None = None
+                      ) -> tuple[float | None, str]:
     """L_D = B·D_max^{−β} from eq. (5) fitted on the learning curves (App. H: "see eq. (7)"): ``(L_D | None, note)``."""
+    preset = resolve(preset)
     rep = fits.report(_sum_law, fits.prepare(curves, preset, drop_first=drop_first), preset, n_boot=0)
     if not rep.ok:
         return None, rep.note
@@ -89,7 +96,7 @@ def data_limited_loss(curves: pd.DataFrame, preset: str, drop_first: float | Non
 
 
 @notes_left_out
-def fig13(curves: pd.DataFrame, tta: pd.DataFrame, *, preset: str = "cpu", l_d="fit",
+def fig13(curves: pd.DataFrame, tta: pd.DataFrame, *, preset: str | Preset = "cpu", l_d="fit",
           drop_first: float | None = None) -> tuple[Figure, pd.DataFrame]:
     """Fig. 13. Left: validation loss vs the number of rotations M of test-time GA (eq. 23), one line per model size;
     dashed: without GA. Right: eq. (24) ``L − L_D = A N^{−α}`` vs N (log–log) without GA and with GA at the largest M.
@@ -97,6 +104,7 @@ def fig13(curves: pd.DataFrame, tta: pd.DataFrame, *, preset: str = "cpu", l_d="
     ``l_d``: ``"fit"`` (B·D_max^{−β} of an eq. (5) fit on ``curves``, as the paper derives its 0.223; first steps
     dropped as the preset says unless ``drop_first``) or a number.
     """
+    preset = resolve(preset)
     m_max = int(tta["M"].max())
     fig = Figure(figsize=(10, 4.0), layout="constrained")
     ax_m, ax_n = fig.subplots(1, 2)

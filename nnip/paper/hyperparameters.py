@@ -12,8 +12,11 @@ from matplotlib.ticker import MaxNLocator
 
 from nnip import figures
 from nnip.paper import fits
-from nnip.paper._common import ARCH_LABELS, TOO_FEW, comparison_table, notes_left_out, row, run_study, select_archs, title
+from nnip.paper._common import (
+    ARCH_LABELS, TOO_FEW, comparison_table, notes_left_out, row, run_study, select_archs, title,
+)
 from nnip.paper.ladders import ablations, n_params, reference_hparams, solve_width
+from nnip.presets import Preset, resolve
 
 __all__ = ["HP_ARCHS", "PAPER_DEPTH", "short_base", "depth_width_points", "lr_batch_spec", "depth_width_spec",
            "lr_batch_study", "depth_width_study", "fig10"]
@@ -26,25 +29,28 @@ PAPER_DEPTH = {"mpnn": 5, "egnn": 12, "gemnet_oc": 4}
 figures.enable_notebook_display()
 
 
-def short_base(preset: str) -> dict:
+def short_base(preset: str | Preset) -> dict:
     """``base`` of the short runs of Fig. 10/11: the preset's log-spaced evaluations for them (only their ends
     matter), if it sets any."""
+    preset = resolve(preset)
     s = ablations(preset)
     return {"eval.log_points": s.short_log_points} if s.short_log_points else {}
 
 
-def lr_batch_spec(preset: str, archs=HP_ARCHS) -> dict:
+def lr_batch_spec(preset: str | Preset, archs=HP_ARCHS) -> dict:
     """Each arch at ≈ fixed N (:func:`nnip.paper.ladders.reference_hparams`) × the learning-rate × batch-size grid,
     streaming ``hp_fraction`` of the data. The lr is μP's η* at the base width (§3.3)."""
+    preset = resolve(preset)
     s = ablations(preset)
     return {"name": "fig10-lr-batch", "dataset": "molecules", "fractions": [s.hp_fraction],
             "base": short_base(preset), "models": [{"name": a, "hparams": [reference_hparams(preset, a)]} for a in archs],
             "grid": {"optim.lr": list(s.lrs), "train.batch_size": list(s.batch_sizes)}, "tags": ["fig10"]}
 
 
-def depth_width_points(preset: str, arch: str, tol: float = 0.25) -> list[dict]:
+def depth_width_points(preset: str | Preset, arch: str, tol: float = 0.25) -> list[dict]:
     """Hyper-parameters at each depth of the preset's grid (and the reference depth), the width solved so that
     N ≈ N(reference); depths where no width comes within ``tol`` of it are left out."""
+    preset = resolve(preset)
     ref = reference_hparams(preset, arch)
     n_target = n_params(arch, tuple(sorted(ref.items())))
     depths = sorted(set(ablations(preset).depths) | {int(ref["num_layers"])})
@@ -57,30 +63,35 @@ def depth_width_points(preset: str, arch: str, tol: float = 0.25) -> list[dict]:
     return out
 
 
-def depth_width_spec(preset: str, archs=HP_ARCHS) -> dict:
+def depth_width_spec(preset: str | Preset, archs=HP_ARCHS) -> dict:
     """Depth × width at ≈ fixed N per arch (preset lr and batch size; the reference depth coincides with a point of
     :func:`lr_batch_spec`)."""
+    preset = resolve(preset)
     s = ablations(preset)
     return {"name": "fig10-depth-width", "dataset": "molecules", "fractions": [s.hp_fraction],
             "base": short_base(preset), "models": [{"name": a, "hparams": depth_width_points(preset, a)} for a in archs],
             "tags": ["fig10"]}
 
 
-def lr_batch_study(preset: str, store="results", train_missing: bool = True,
+def lr_batch_study(preset: str | Preset, store="results", train_missing: bool = True,
                    archs="mpnn,egnn,gemnet_oc") -> pd.DataFrame:
+    preset = resolve(preset)
     return run_study(lr_batch_spec(preset, select_archs(archs, HP_ARCHS)), preset, store, train_missing)
 
 
-def depth_width_study(preset: str, store="results", train_missing: bool = True,
+def depth_width_study(preset: str | Preset, store="results", train_missing: bool = True,
                       archs="mpnn,egnn,gemnet_oc") -> pd.DataFrame:
+    preset = resolve(preset)
     return run_study(depth_width_spec(preset, select_archs(archs, HP_ARCHS)), preset, store, train_missing)
 
 
 @notes_left_out
-def fig10(lr_batch: pd.DataFrame, depth_width: pd.DataFrame, preset: str = "cpu") -> tuple[Figure, pd.DataFrame]:
+def fig10(lr_batch: pd.DataFrame, depth_width: pd.DataFrame, preset: str | Preset = "cpu"
+          ) -> tuple[Figure, pd.DataFrame]:
     """Fig. 10: top, final validation loss over learning rate × batch size per arch (best cell outlined); bottom,
     final validation loss vs depth at ≈ fixed N (each point labelled with its width and N). Table: the best cell
     and depth per arch vs the paper's (η = 1e-3 and the smallest batch, 64; depths of Tables 3, 4, 6)."""
+    preset = resolve(preset)
     archs = [a for a in HP_ARCHS if (lr_batch["arch"] == a).any() or (depth_width["arch"] == a).any()]
     fig = Figure(figsize=(4.6 * max(len(archs), 1), 7.6), layout="constrained")
     axes = np.asarray(fig.subplots(2, max(len(archs), 1), squeeze=False))

@@ -28,9 +28,9 @@ from matplotlib.figure import Figure
 from nnip import figures, scaling
 from nnip.data import collate
 from nnip.models import build_model, count_parameters, ladder
-from nnip.paper._common import ARCH_LABELS, PAPER_ARCHS, comparison_table, store_path
+from nnip.paper._common import ARCH_LABELS, PAPER_ARCHS, comparison_table, preset_name, store_path
 from nnip.paper.main import main_spec
-from nnip.presets import get
+from nnip.presets import Preset, resolve
 from nnip.sweep import expand
 from nnip.train.pipeline import load_data
 from nnip.train.flops import kappa
@@ -45,18 +45,19 @@ FILE = "kappa_vs_width.csv"
 N_STRUCTURES = 64
 
 
-def _batch_atoms(preset: str) -> list:
+def _batch_atoms(preset: str | Preset) -> list:
     """The first :data:`N_STRUCTURES` validation structures of the preset's molecular dataset (the trainer's split)."""
     cfg = expand(main_spec("mpnn"), preset)[0]
     return list(load_data(cfg.resolved().data, max_val=N_STRUCTURES).val)
 
 
-def measure(preset: str) -> pd.DataFrame:
+def measure(preset: str | Preset) -> pd.DataFrame:
     """κ (forward FLOPs / atom / N) and edges per atom for every main architecture on its ``preset`` ladder and on
     the paper's ladder (N ≤ :data:`MAX_PARAMS` of the preset), on one batch of validation structures. Deterministic up to the
     FLOP counter; takes about a minute on one core."""
+    preset = resolve(preset)
     atoms = _batch_atoms(preset)
-    scale = get(preset).archs
+    scale = preset.archs
     rows = []
     for arch in PAPER_ARCHS:
         entries = [("cpu", {**scale[arch].extra, **dict(w)}) for w in scale[arch].widths]
@@ -64,7 +65,7 @@ def measure(preset: str) -> pd.DataFrame:
         for ladder_name, h in entries:
             with torch.device("meta"):
                 n = count_parameters(build_model(arch, **h))
-            if n > MAX_PARAMS.get(preset, MAX_PARAMS["cpu"]):
+            if n > MAX_PARAMS.get(preset_name(preset), MAX_PARAMS["cpu"]):
                 continue
             torch.manual_seed(0)
             model = build_model(arch, **h)
@@ -76,21 +77,25 @@ def measure(preset: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def path(preset: str, store="results") -> Path:
+def path(preset: str | Preset, store="results") -> Path:
+    preset = resolve(preset)
     return store_path(store, preset) / FILE
 
 
-def load(preset: str, store="results") -> pd.DataFrame:
+def load(preset: str | Preset, store="results") -> pd.DataFrame:
     """The stored κ-vs-width table; ``FileNotFoundError`` naming the file and the command that writes it."""
+    preset = resolve(preset)
     p = path(preset, store)
     if not p.exists():
-        raise FileNotFoundError(f"{p} is missing: write it with `python -m nnip.paper.kappa --preset {preset}`")
+        raise FileNotFoundError(f"{p} is missing: write it with "
+                                f"`python -m nnip.paper.kappa --preset {preset_name(preset)}`")
     return pd.read_csv(p)
 
 
-def kappa_table(preset: str, store="results", train_missing: bool = True) -> pd.DataFrame:
+def kappa_table(preset: str | Preset, store="results", train_missing: bool = True) -> pd.DataFrame:
     """The stored table (:func:`load`); when it is missing and ``train_missing``, :func:`measure` it and store it
     first (like a missing run), else the error of :func:`load`."""
+    preset = resolve(preset)
     p = path(preset, store)
     if p.exists() or not train_missing:
         return load(preset, store)
@@ -109,7 +114,7 @@ def _run_kappa(curves: pd.DataFrame) -> pd.DataFrame:
     return last.assign(kappa=last["flops"] / (3.0 * last["params"] * last["atoms_seen"]))
 
 
-def fig_kappa_width(table: pd.DataFrame, curves: pd.DataFrame | None = None, preset: str = "cpu"
+def fig_kappa_width(table: pd.DataFrame, curves: pd.DataFrame | None = None, preset: str | Preset = "cpu"
                     ) -> tuple[Figure, pd.DataFrame]:
     """κ against width per architecture (log–log): counted forward FLOPs on the CPU ladder (solid) and the paper's
     ladder (dashed), κ along each main-study run (C / 3ND, crosses) and the paper's Fig. 2 value (dotted). Table:
@@ -139,7 +144,7 @@ def fig_kappa_width(table: pd.DataFrame, curves: pd.DataFrame | None = None, pre
         figures.tidy_log_axes(ax)
         ax.legend(fontsize=6)
     axes[0].set_ylabel("κ [forward FLOPs / parameter / atom]")
-    fig.suptitle(f"κ against width: the per-edge term fades as N ∝ w² outgrows it ({preset} preset)",
+    fig.suptitle(f"κ against width: the per-edge term fades as N ∝ w² outgrows it ({preset_name(preset)} preset)",
                  fontsize="medium")
     return fig, comparison_table(rows)
 

@@ -6,37 +6,39 @@ from __future__ import annotations
 
 import functools
 
-from nnip.presets import Ablations
-from nnip.presets import get as get_preset
+from nnip.paper._common import preset_name
+from nnip.presets import Ablations, Preset, resolve
 
 __all__ = ["ablations", "ladder_entry", "reference_hparams", "n_params", "solve_width"]
 
 
-def ablations(preset: str) -> Ablations:
+def ablations(preset: str | Preset) -> Ablations:
     """The ablation scales of ``preset`` (:attr:`nnip.presets.Preset.ablations`; ValueError when it has none)."""
-    s = get_preset(preset).ablations
+    s = resolve(preset).ablations
     if s is None:
-        raise ValueError(f"preset={preset!r} has no ablation scales")
+        raise ValueError(f"preset={preset_name(preset)!r} has no ablation scales")
     return s
 
 
-def ladder_entry(preset: str, arch: str, cut: int | None = None) -> dict:
+def ladder_entry(preset: str | Preset, arch: str, cut: int | None = None) -> dict:
     """A sweep ``models`` entry with the preset's widths of ``arch`` (the first ``cut``); batch size and lr from the
     preset, so the runs coincide with the main study's (cache hits)."""
-    scale = get_preset(preset).archs
+    scale = resolve(preset).archs
     if arch not in scale:
-        raise ValueError(f"arch {arch!r} is not in preset {preset!r}")
+        raise ValueError(f"arch {arch!r} is not in preset {preset_name(preset)!r}")
     widths = [dict(w) for w in scale[arch].widths]
     return {"name": arch, "hparams": widths[:cut] if cut else widths}
 
 
-def reference_hparams(preset: str, arch: str) -> dict:
+def reference_hparams(preset: str | Preset, arch: str) -> dict:
     """Full hyper-parameters of the ≈ fixed-N model of Fig. 10/11: the preset's μP base rung (cpu: where η* was
     tuned), else the preset width ``ref_width`` (tiny), else the ladder entry at the model's μP base width, the
     ≈1M-parameter model of §3.3 (paper)."""
     from nnip.models import build_model
 
-    p, s = get_preset(preset), ablations(preset)
+    preset = resolve(preset)
+
+    p, s = preset, ablations(preset)
     entry = p.archs[arch]
     widths = [dict(w) for w in entry.widths]
     if entry.base_rung is not None:  # the preset's μP base rung, where η* was tuned (cpu)
@@ -52,7 +54,13 @@ def reference_hparams(preset: str, arch: str) -> dict:
 @functools.lru_cache(maxsize=512)
 def n_params(arch: str, items: tuple) -> int:
     """N of ``build_model(arch, **dict(items))``, built on the meta device (no memory, ~100× faster for GemNet-OC)
-    unless its constructor computes on tensors."""
+    unless its constructor computes on tensors.
+
+    Built, not computed: only the MPNN, MC-EGNN and transformer have closed forms (``mpnn.table3_params``,
+    ``egnn.table4_params``, ``transformer.transformer_params``), and those hold for their default configuration
+    only (e.g. a translation-invariant MPNN without a stress head); GemNet-OC, eSEN and EquiformerV2 have none. One
+    way for every model and every hyper-parameter keeps N exactly what the trainer counts
+    (:func:`nnip.models.count_parameters`)."""
     import torch
 
     from nnip.models import build_model, count_parameters

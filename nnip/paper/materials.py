@@ -28,9 +28,12 @@ from matplotlib.figure import Figure
 
 from nnip import figures, scaling
 from nnip.paper import fits
-from nnip.paper._common import ARCH_LABELS, comparison_table, concat_studies, notes_left_out, run_study, store_path
+from nnip.paper._common import (
+    ARCH_LABELS, comparison_table, concat_studies, notes_left_out, preset_name, run_study, store_path,
+)
 from nnip.paper.transformer import cached_zero_output_loss
 from nnip.paper.published import TRIKHA_LAWS, TRIKHA_LR, TRIKHA_TRANSFORMER_PLATEAU
+from nnip.presets import Preset, resolve
 
 __all__ = ["PAPER_LAWS", "TRANSFORMER_PLATEAU", "ARCHS", "materials_specs", "materials_study", "scaling_points",
            "zero_output_loss", "fit_laws", "figure"]
@@ -45,10 +48,8 @@ _COLORS = {"equiformer_v2": "C0", "transformer": "C3"}
 
 
 def _fractions(fractions, preset) -> tuple[float, ...]:
-    from nnip.presets import get
-
     if fractions in (None, "preset"):
-        return tuple(get(preset).fractions)
+        return tuple(resolve(preset).fractions)
     if isinstance(fractions, str):
         fractions = [float(r) for r in fractions.split(",") if r.strip()]
     out = tuple(sorted({float(r) for r in fractions}))
@@ -58,14 +59,14 @@ def _fractions(fractions, preset) -> tuple[float, ...]:
 
 
 def _warmup_steps(warmup, preset, arch: str) -> int:
-    """``warmup`` as an int (steps) or a float in [0, 1) (that share of the full-data run's planned steps, from the
-    preset's dataset size, validation size, batch size and epochs)."""
+    """``warmup`` as an int (steps) or a float in [0, 1) (that share of the full-data run's planned steps: the
+    trainer's own :func:`nnip.train.pipeline.total_steps` for the preset's training split, batch size and epochs)."""
     if isinstance(warmup, int) and not isinstance(warmup, bool):
         return warmup
-    from nnip.presets import get
-    from nnip.train.pipeline import steps_per_epoch
+    from nnip.train.config import ScheduleSpec
+    from nnip.train.pipeline import total_steps
 
-    p = get(preset)
+    p = resolve(preset)
     spec = p.datasets.get(p.materials)
     if spec is not None:
         n = spec["n"]
@@ -75,14 +76,15 @@ def _warmup_steps(warmup, preset, arch: str) -> int:
         try:
             n = len(read(p.materials))
         except (OSError, ValueError) as err:
-            raise ValueError(f"warmup={warmup!r}: cannot size the {preset!r} preset's materials set {p.materials!r} "
+            raise ValueError(f"warmup={warmup!r}: cannot size the {p.name!r} preset's materials set {p.materials!r} "
                              f"({err}); give warmup as a number of steps") from err
     n_train = n - p.n_val if p.max_train is None else min(p.max_train, n - p.n_val)
-    steps = steps_per_epoch(n_train, p.archs[arch].batch_size) * p.epochs
+    schedule = ScheduleSpec(regime="epochs", max_epochs=p.epochs, batch_size=p.archs[arch].batch_size)
+    steps = total_steps(n_train, schedule, mean_atoms=None)  # mean_atoms: only for max_atoms, None here
     return max(1, round(float(warmup) * steps))
 
 
-def materials_specs(preset: str, *, archs=ARCHS, fractions="preset", lr: float = PAPER_LR, warmup=0.05,
+def materials_specs(preset: str | Preset, *, archs=ARCHS, fractions="preset", lr: float = PAPER_LR, warmup=0.05,
                     min_lr_ratio: float = 0.01, patience: int | None = 3, amp: str = "preset",
                     threads: int | None = 1) -> list[dict]:
     """The sweep specs of the chapter: per architecture, the ladder at fraction 1 (parameter scaling) and the largest
@@ -92,14 +94,13 @@ def materials_specs(preset: str, *, archs=ARCHS, fractions="preset", lr: float =
     GPUs, none on CPU, where bf16 autocast is several times slower) or ``"none"``/``"bf16"``. ``threads``: torch
     intra-op threads while training (``runtime.threads``, not part of the run id; ``None``/0: torch's default) — on a
     shared 2-core machine two threads make these small models up to 10× slower than one (oversubscription)."""
-    from nnip.presets import get
-
-    p = get(preset)
+    preset = resolve(preset)
+    p = preset
     fr = _fractions(fractions, preset)
     specs = []
     for arch in archs:
         if arch not in p.archs:
-            raise ValueError(f"arch {arch!r} is not in the {preset!r} preset (has {sorted(p.archs)})")
+            raise ValueError(f"arch {arch!r} is not in the {preset_name(preset)!r} preset (has {sorted(p.archs)})")
         base = {"optim.name": "adamw_cosine", "optim.mup": False, "optim.warmup_steps": _warmup_steps(warmup, preset, arch),
                 "optim.min_lr_ratio": min_lr_ratio, "train.patience": patience}
         if amp != "preset":
@@ -115,10 +116,12 @@ def materials_specs(preset: str, *, archs=ARCHS, fractions="preset", lr: float =
     return specs
 
 
-def materials_study(preset: str, store="results", train_missing: bool = True, **options) -> pd.DataFrame:
+def materials_study(preset: str | Preset, store="results", train_missing: bool = True, **options) -> pd.DataFrame:
     """Run (or read) every run of :func:`materials_specs` (``options`` are its keywords); return their curves, one
     row per evaluation, with ``n_train`` (training structures of the run, D) added from the run summaries."""
     from nnip.runs import RunStore
+
+    preset = resolve(preset)
 
     frames = [run_study(spec, preset, store, train_missing) for spec in materials_specs(preset, **options)]
     curves = concat_studies(frames, ignore_index=True).drop_duplicates(["run_id", "step"]).reset_index(drop=True)
@@ -127,9 +130,10 @@ def materials_study(preset: str, store="results", train_missing: bool = True, **
     return curves.assign(n_train=curves["run_id"].map(n_train))
 
 
-def zero_output_loss(curves: pd.DataFrame, preset: str, store="results") -> float:
+def zero_output_loss(curves: pd.DataFrame, preset: str | Preset, store="results") -> float:
     """The loss of the all-zero predictor (mean energy, zero forces and stress) on the materials validation split
     (:func:`nnip.train.evaluate.zero_output_loss`): where Trikha et al.'s transformers plateau."""
+    preset = resolve(preset)
     return cached_zero_output_loss(curves, preset, store)
 
 

@@ -20,18 +20,19 @@ from nnip.paper._common import (
 from nnip.paper.ladders import ablations, ladder_entry
 from nnip.paper.published import paper_frontier
 from nnip.paper.symmetry import best_at
-from nnip.presets import get as get_preset
+from nnip.presets import Preset, resolve
 
 __all__ = ["multi_epoch_spec", "multi_epoch_study", "augmented_vs_equivariant_study", "fig8", "fig9"]
 
 figures.enable_notebook_display()
 
 
-def multi_epoch_spec(preset: str, arch: str = "mpnn", augment=(False, True), fraction: float | None = None,
+def multi_epoch_spec(preset: str | Preset, arch: str = "mpnn", augment=(False, True), fraction: float | None = None,
                      epochs: int | None = None) -> dict:
     """``arch``'s ladder on a data fraction r (paper: 1 %) for many epochs (paper: 100), × ``train.augment``."""
+    preset = resolve(preset)
     s = ablations(preset)
-    base = {"train.max_epochs": int(epochs or s.epochs or get_preset(preset).epochs)}
+    base = {"train.max_epochs": int(epochs or s.epochs or preset.epochs)}
     if s.eval_every:
         base["eval.every"] = s.eval_every
     if s.epochs_log_points:
@@ -41,22 +42,24 @@ def multi_epoch_spec(preset: str, arch: str = "mpnn", augment=(False, True), fra
             "base": base, "grid": {"train.augment": [bool(a) for a in augment]}, "tags": ["fig8", "fig9"]}
 
 
-def multi_epoch_study(preset: str, store="results", train_missing: bool = True, fraction: float | None = None,
+def multi_epoch_study(preset: str | Preset, store="results", train_missing: bool = True, fraction: float | None = None,
                       epochs: int | None = None) -> pd.DataFrame:
     """Fig. 8: the MPNN without and with random-rotation augmentation in the multi-epoch regime."""
+    preset = resolve(preset)
     return run_study(multi_epoch_spec(preset, "mpnn", (False, True), fraction, epochs), preset, store, train_missing)
 
 
-def augmented_vs_equivariant_study(preset: str, store="results", train_missing: bool = True,
+def augmented_vs_equivariant_study(preset: str | Preset, store="results", train_missing: bool = True,
                                    fraction: float | None = None, epochs: int | None = None) -> pd.DataFrame:
     """Fig. 9: the augmented MPNN (the same runs as Fig. 8's) and eSEN (no augmentation) in the multi-epoch regime."""
+    preset = resolve(preset)
     return concat_studies([
         run_study(multi_epoch_spec(preset, "mpnn", (True,), fraction, epochs), preset, store, train_missing),
         run_study(multi_epoch_spec(preset, "esen", (False,), fraction, epochs), preset, store, train_missing),
     ], ignore_index=True)
 
 
-def _early(curves: pd.DataFrame, preset: str, holdout: float):
+def _early(curves: pd.DataFrame, preset: str | Preset, holdout: float):
     """The frontier, its backtest from the first ``1 − holdout`` of its log-compute range (the early fit
     extrapolated over the rest) and that early fit: ``(front, threshold | None, early Report, backtest Report)``."""
     front, rep = fits.curves_frontier(curves, preset, n_boot=0, holdout=holdout)
@@ -77,12 +80,13 @@ def _break_point(front: pd.DataFrame, threshold: float | None, law, tol: float) 
 
 
 @notes_left_out
-def fig8(curves: pd.DataFrame, preset: str = "cpu", holdout: float = 0.5,
+def fig8(curves: pd.DataFrame, preset: str | Preset = "cpu", holdout: float = 0.5,
          tol: float = 0.05) -> tuple[Figure, pd.DataFrame]:
     """Fig. 8: frontiers without (left) and with (middle) augmentation, each with an eq. (4) fit on the first
     ``1 − holdout`` of its log-compute range extrapolated over the rest; right: frontier / extrapolation — where it
     leaves the ±``tol`` band the power law breaks (marked ×). Table: the early-fit backtest ARE (large = broken),
     the break epoch and, for the augmented runs, γ_c and F_c of the whole frontier vs §4.5's 0.14 and 0.96."""
+    preset = resolve(preset)
     n_boot = ablations(preset).n_boot
     labels = {False: "no augmentation", True: "augmentation"}
     curves = curves.assign(condition=curves["train.augment"].astype(bool).map(labels))
@@ -152,10 +156,11 @@ def fig8(curves: pd.DataFrame, preset: str = "cpu", holdout: float = 0.5,
 
 
 @notes_left_out
-def fig9(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Figure, pd.DataFrame]:
+def fig9(curves: pd.DataFrame, preset: str | Preset = "cpu") -> tuple[Figure, pd.DataFrame]:
     """Fig. 9: the augmented MPNN and eSEN frontiers on one axis with eq. (4) fits (left) and the ratio of their
     frontier losses vs compute (right; the paper: the gap grows with compute). Table: γ_c, F_c vs §4.5 (augmented
     MPNN ≈ 0.14, 0.96) and Table 1 (eSEN, as in one-pass training), and the gap at the ends of the common range."""
+    preset = resolve(preset)
     n_boot = ablations(preset).n_boot
     curves = curves[(curves["arch"] == "esen") | curves["train.augment"].astype(bool)]
     labels = {"mpnn": "MPNN + augmentation", "esen": ARCH_LABELS["esen"]}

@@ -22,7 +22,8 @@ from matplotlib.figure import Figure
 
 from nnip import figures, scaling
 from nnip.paper import fits
-from nnip.paper._common import ARCH_LABELS, comparison_table
+from nnip.paper._common import ARCH_LABELS, comparison_table, preset_name
+from nnip.presets import Preset, resolve
 
 __all__ = ["ARCHS", "FRACTION", "MIN_DECADES", "MAX_CI", "MAX_ARE", "truncate", "criteria", "fig_pilot"]
 
@@ -38,11 +39,12 @@ def truncate(curves: pd.DataFrame, fraction: float = FRACTION) -> pd.DataFrame:
     return fits.truncate(curves, fraction)
 
 
-def criteria(curves: pd.DataFrame, preset: str, archs=ARCHS, fraction: float = FRACTION
+def criteria(curves: pd.DataFrame, preset: str | Preset, archs=ARCHS, fraction: float = FRACTION
              ) -> tuple[dict[str, pd.DataFrame], dict[str, scaling.Report], pd.DataFrame]:
     """``(frontiers, reports, table)``: per arch the frontier and eq. (4) fit on the truncated runs, and one row per
     arch with the decades of C spanned, γ_c [95% CI], the interval's relative half-width, the backtest ARE and the
     verdict (pass only if all three criteria hold)."""
+    preset = resolve(preset)
     short = truncate(curves, fraction)
     fronts, reps, rows = {}, {}, []
     for arch in archs:
@@ -65,14 +67,15 @@ def criteria(curves: pd.DataFrame, preset: str, archs=ARCHS, fraction: float = F
     return fronts, reps, table
 
 
-def fig_pilot(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Figure, pd.DataFrame]:
+def fig_pilot(curves: pd.DataFrame, preset: str | Preset = "cpu") -> tuple[Figure, pd.DataFrame]:
     """The pilot frontiers (log–log, eq. 4 fits) and the criteria table."""
+    preset = resolve(preset)
     fronts, reps, table = criteria(curves, preset)
     fig, axes = figures.panel_row(1, panel_width=6.0, height=4.0)
     figures.plot_frontiers(fronts, {a: r.estimate for a, r in reps.items()}, x=fits.X_FLOPS,
                            xlabel=fits.LABELS[fits.X_FLOPS], ylabel=fits.LABELS["val_loss"],
                            labels={a: ARCH_LABELS[a] for a in fronts}, ax=axes[0])
-    axes[0].set_title(f"pilot: first {FRACTION:.0%} of the main-study runs ({preset})")
+    axes[0].set_title(f"pilot: first {FRACTION:.0%} of the main-study runs ({preset_name(preset)})")
     rows = []
     for _, r in table.iterrows():
         ci = r["γ_c 95% CI"]

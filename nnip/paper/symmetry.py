@@ -17,14 +17,16 @@ from nnip.paper import fits
 from nnip.paper._common import TOO_FEW, comparison_table, notes_left_out, report_row, row, run_study, title
 from nnip.paper.ladders import ablations, ladder_entry
 from nnip.paper.published import PAPER, paper_frontier
+from nnip.presets import Preset, resolve
 
 __all__ = ["symmetry_spec", "symmetry_study", "frontier_shift", "best_at", "fig7"]
 
 figures.enable_notebook_display()  # a notebook cell ``fig`` renders our pyplot-free Figures as PNG
 
 
-def symmetry_spec(preset: str, m: int = 5, weight: float = 1.0) -> dict:
+def symmetry_spec(preset: str | Preset, m: int = 5, weight: float = 1.0) -> dict:
     """Unconstrained MPNN ladder × ``loss.symmetry_m ∈ {0, m}`` (eq. 2; λ = ``weight``), single epoch."""
+    preset = resolve(preset)
     if int(m) < 1:
         raise ValueError(f"m: the symmetry loss needs at least one rotation, got {m}")
     return {"name": "fig7-symmetry-loss", "dataset": "molecules",
@@ -33,9 +35,10 @@ def symmetry_spec(preset: str, m: int = 5, weight: float = 1.0) -> dict:
             "tags": ["fig7"]}
 
 
-def symmetry_study(preset: str, store="results", train_missing: bool = True, m: int = 5,
+def symmetry_study(preset: str | Preset, store="results", train_missing: bool = True, m: int = 5,
                    weight: float = 1.0) -> pd.DataFrame:
     """Curves of :func:`symmetry_spec` (the M = 0 runs are the main study's MPNN runs when weight = 1)."""
+    preset = resolve(preset)
     return run_study(symmetry_spec(preset, m, weight), preset, store, train_missing)
 
 
@@ -72,11 +75,12 @@ def _flop_ratio(curves: pd.DataFrame, col: str, a, b) -> float:
 
 
 @notes_left_out
-def fig7(curves: pd.DataFrame, preset: str = "cpu", m: int | None = None) -> tuple[Figure, pd.DataFrame]:
+def fig7(curves: pd.DataFrame, preset: str | Preset = "cpu", m: int | None = None) -> tuple[Figure, pd.DataFrame]:
     """Fig. 7: left the loss–compute frontiers with and without the symmetry loss (measured FLOPs, so the (M+1)×
     forward/backward work is included) and the no-loss fit moved right by (M+1) (dashed: what the extra compute
     alone would cost); middle L vs D with ``B D^{-β}``; right L vs N with ``A N^{-α}``. Validation loss is eq. (1)
     only. Table: β, α, γ_c, F_c without/with, the measured compute factor and the frontier shift Δ."""
+    preset = resolve(preset)
     n_boot = ablations(preset).n_boot
     col = "loss.symmetry_m"
     ms = sorted(int(v) for v in curves[col].unique())

@@ -16,6 +16,7 @@ from nnip.paper._common import cached_json, comparison_table, concat_studies, no
 from nnip.paper.energy_force import upward_fraction
 from nnip.paper.main import main_spec
 from nnip.train.evaluate import zero_output_loss
+from nnip.presets import Preset, resolve
 
 __all__ = ["TRANSFORMER_SPEC", "cached_zero_output_loss", "transformer_study", "fig16"]
 
@@ -25,10 +26,12 @@ TRANSFORMER_SPEC = {"name": "fig16-transformer", "dataset": "molecules", "archs"
 figures.enable_notebook_display()
 
 
-def cached_zero_output_loss(curves: pd.DataFrame, preset: str, store="results") -> float:
+def cached_zero_output_loss(curves: pd.DataFrame, preset: str | Preset, store="results") -> float:
     """:func:`nnip.train.evaluate.zero_output_loss` of the first run in ``curves`` (runs of one study share dataset,
     split and loss weights), cached in that run's ``zero_output.json``."""
     from nnip.runs import RunStore
+
+    preset = resolve(preset)
 
     rs = RunStore(store_path(store, preset))
     run_id = str(curves["run_id"].iloc[0])
@@ -36,10 +39,11 @@ def cached_zero_output_loss(curves: pd.DataFrame, preset: str, store="results") 
                              lambda: zero_output_loss(rs.run_dir(run_id)))["val_loss"])
 
 
-def transformer_study(preset: str, store="results", train_missing: bool = True) -> tuple[pd.DataFrame, float]:
+def transformer_study(preset: str | Preset, store="results", train_missing: bool = True) -> tuple[pd.DataFrame, float]:
     """App. K: the transformer ladder of the preset on the molecules (same stream, optimiser and μP transfer as the
     main study) and the main study's MPNNs for comparison; plus the loss of the all-zero predictor on the same split
     (:func:`cached_zero_output_loss`). Returns ``(curves, zero_output_loss)``."""
+    preset = resolve(preset)
     tr = run_study(TRANSFORMER_SPEC, preset, store, train_missing)
     mp = run_study(main_spec("mpnn"), preset, store, train_missing)
     curves = concat_studies([tr, mp], ignore_index=True)

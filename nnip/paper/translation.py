@@ -11,9 +11,10 @@ from matplotlib.figure import Figure
 from nnip import figures
 from nnip.figures import AXIS
 from nnip.paper import fits
-from nnip.paper._common import comparison_table, concat_studies, notes_left_out, report_row, run_study
+from nnip.paper._common import comparison_table, concat_studies, notes_left_out, preset_name, report_row, run_study
 from nnip.paper.main import main_spec
 from nnip.paper.published import paper_frontier
+from nnip.presets import Preset, resolve
 
 __all__ = ["TRANSLATION_SPEC", "translation_study", "fig15"]
 
@@ -26,19 +27,21 @@ _LABELS = {True: "translation-invariant (r_uv only)", False: "+ absolute positio
 figures.enable_notebook_display()
 
 
-def translation_study(preset: str, store="results", train_missing: bool = True) -> pd.DataFrame:
+def translation_study(preset: str | Preset, store="results", train_missing: bool = True) -> pd.DataFrame:
     """App. J: the main study's MPNNs (translation-invariant) and the same ladder fed absolute positions too
     (``model.hparams.translation_invariant = False``). Adds a bool column ``translation_invariant``."""
+    preset = resolve(preset)
     ti = run_study(main_spec("mpnn"), preset, store, train_missing).assign(translation_invariant=True)
     no = run_study(TRANSLATION_SPEC, preset, store, train_missing).assign(translation_invariant=False)
     return concat_studies([ti, no], ignore_index=True)
 
 
 @notes_left_out
-def fig15(curves: pd.DataFrame, *, preset: str = "cpu", drop_first: float | None = None
+def fig15(curves: pd.DataFrame, *, preset: str | Preset = "cpu", drop_first: float | None = None
           ) -> tuple[Figure, pd.DataFrame]:
     """Fig. 15: loss–compute frontiers of the MPNN with and without translation invariance (left, eq. 4 fits with
     L∞ = 0) and the final loss per model size (right); table: γ_c, F_c (C in PFLOPs) of both, with backtests."""
+    preset = resolve(preset)
     curves = curves.assign(variant=curves["translation_invariant"].map(_LABELS))
     drop = fits.settings(preset).drop_first if drop_first is None else drop_first
     fig = Figure(figsize=(10, 4.0), layout="constrained")
@@ -79,6 +82,6 @@ def fig15(curves: pd.DataFrame, *, preset: str = "cpu", drop_first: float | None
         b = fin[~fin["translation_invariant"]]["val_loss"].min()
         rows.append({"quantity": "best final loss without / with translation invariance", "paper": None,
                      "ours": float(b / a), "note": "paper: > 1 (a performance drop, Fig. 15)"})
-    if preset == "tiny":
+    if preset_name(preset) == "tiny":
         rows[-1]["note"] += "; tiny preset: wiring only"
     return figures.tidy_narrow_log_axes(fig), comparison_table(rows)

@@ -20,39 +20,36 @@ from matplotlib.figure import Figure
 
 from nnip import figures
 from nnip.paper import fits
-from nnip.paper._common import ARCH_LABELS, PAPER_ARCHS, comparison_table, run_study, select_archs
+from nnip.paper._common import ARCH_LABELS, PAPER_ARCHS, comparison_table, preset_name, run_study, select_archs
+from nnip.presets import Preset, resolve
 
 __all__ = ["tuning_spec", "tuning_study", "optimum", "fig_tuning"]
 
 _LR, _WARMUP = "optim.lr", "optim.warmup_steps"
 
 
-def _preset(preset: str):
-    from nnip.presets import get
-
-    return get(preset)
-
-
-def base_hparams(preset: str, arch: str) -> dict:
+def base_hparams(preset: str | Preset, arch: str) -> dict:
     """Full hyper-parameters of ``arch`` at its base rung (the first rung when the preset names none)."""
-    entry = _preset(preset).archs[arch]
+    entry = resolve(preset).archs[arch]
     rung = entry.base_rung if entry.base_rung is not None else 0
     return {**entry.extra, **dict(entry.widths[rung])}
 
 
-def tuning_spec(preset: str, archs="all") -> dict:
+def tuning_spec(preset: str | Preset, archs="all") -> dict:
     """The sweep: each arch at its base rung × ``Tuning.lrs`` × ``Tuning.warmups``, streaming ``Tuning.fraction``."""
-    t = _preset(preset).tuning
+    preset = resolve(preset)
+    t = preset.tuning
     if t is None:
-        raise ValueError(f"preset {preset!r} has no η* sweep (it takes η* from the paper)")
+        raise ValueError(f"preset {preset_name(preset)!r} has no η* sweep (it takes η* from the paper)")
     return {"name": "tuning-lr-warmup", "dataset": "molecules", "fractions": [t.fraction],
             "base": {"eval.log_points": t.log_points},
             "models": [{"name": a, "hparams": [base_hparams(preset, a)]} for a in select_archs(archs)],
             "grid": {_LR: list(t.lrs), _WARMUP: list(t.warmups)}, "tags": ["tuning"]}
 
 
-def tuning_study(preset: str, store="results", train_missing: bool = True, archs="all") -> pd.DataFrame:
+def tuning_study(preset: str | Preset, store="results", train_missing: bool = True, archs="all") -> pd.DataFrame:
     """Curves of :func:`tuning_spec`'s runs (trained if missing and ``train_missing``)."""
+    preset = resolve(preset)
     return run_study(tuning_spec(preset, archs), preset, store, train_missing)
 
 
@@ -71,10 +68,10 @@ def optimum(curves: pd.DataFrame, arch: str) -> tuple[float, int, float]:
     return float(best[_LR]), int(best[_WARMUP]), float(best["val_loss"])
 
 
-def fig_tuning(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Figure, pd.DataFrame]:
+def fig_tuning(curves: pd.DataFrame, preset: str | Preset = "cpu") -> tuple[Figure, pd.DataFrame]:
     """Final validation loss over η (log-log), one line per warmup, per architecture; the preset's (η*, warmup)
     ringed. Table: the sweep's optimum against the paper's η* and against the preset's choice."""
-    p = _preset(preset)
+    p = resolve(preset)
     fin = _finals(curves)
     archs = [a for a in PAPER_ARCHS if (fin["arch"] == a).any()]
     fig, axes = figures.panel_row(len(archs), panel_width=3.6)
@@ -96,6 +93,7 @@ def fig_tuning(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Figure, pd.Da
                              f"{p.archs[arch].lr:g}, warmup {p.archs[arch].warmup_steps} — "
                              + ("matches the sweep" if agrees else "DIFFERS from the sweep's optimum")})
     axes[0].set_ylabel("final validation loss (eq. 1, normalised)")
-    title = f"η* sweep at the μP base width ({preset} preset, {p.tuning.fraction:.0%} of the stream)"
-    fig.suptitle(title + ("  [preset tiny: wiring check, not science]" if preset == "tiny" else ""), fontsize="medium")
+    title = f"η* sweep at the μP base width ({preset_name(preset)} preset, {p.tuning.fraction:.0%} of the stream)"
+    tiny = "  [preset tiny: wiring check, not science]" if preset_name(preset) == "tiny" else ""
+    fig.suptitle(title + tiny, fontsize="medium")
     return fig, comparison_table(rows)

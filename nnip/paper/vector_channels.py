@@ -15,14 +15,16 @@ from nnip.paper import fits
 from nnip.paper._common import ARCH_LABELS, TOO_FEW, comparison_table, notes_left_out, report_row, row, run_study, title
 from nnip.paper.hyperparameters import short_base
 from nnip.paper.ladders import ablations, reference_hparams
+from nnip.presets import Preset, resolve
 
 __all__ = ["vector_channels_spec", "vector_channels_study", "fig11"]
 
 figures.enable_notebook_display()
 
 
-def vector_channels_spec(preset: str, channels=None) -> dict:
+def vector_channels_spec(preset: str | Preset, channels=None) -> dict:
     """EGNN at the reference width × ``model.hparams.vector_channels`` E (App. C.3, F)."""
+    preset = resolve(preset)
     s = ablations(preset)
     return {"name": "fig11-vector-channels", "dataset": "molecules", "fractions": [s.vc_fraction],
             "base": short_base(preset), "models": [{"name": "egnn", "hparams": [reference_hparams(preset, "egnn")]}],
@@ -30,16 +32,20 @@ def vector_channels_spec(preset: str, channels=None) -> dict:
             "tags": ["fig11"]}
 
 
-def vector_channels_study(preset: str, store="results", train_missing: bool = True, channels=None) -> pd.DataFrame:
+def vector_channels_study(preset: str | Preset, store="results", train_missing: bool = True, channels=None
+                          ) -> pd.DataFrame:
+    preset = resolve(preset)
     return run_study(vector_channels_spec(preset, channels), preset, store, train_missing)
 
 
 @notes_left_out
-def fig11(curves: pd.DataFrame, preset: str = "cpu") -> tuple[Figure, pd.DataFrame]:
+def fig11(curves: pd.DataFrame, preset: str | Preset = "cpu") -> tuple[Figure, pd.DataFrame]:
     """Fig. 11: EGNN learning curves L vs D per number of vector channels E (left) and the final loss vs E (right,
     log–log). Table: the direction (the paper: loss decreases as E grows), Spearman's ρ(E, L) and a descriptive
     power law L ∝ E^{-γ_E} with its held-out-largest-E backtest."""
     from scipy.stats import spearmanr
+
+    preset = resolve(preset)
 
     col = "model.hparams.vector_channels"
     curves = curves.assign(E=curves[col].astype(int))

@@ -55,3 +55,11 @@ def test_fig_cost_draws_one_bar_pair_per_study_and_the_budget():
     assert [t.get_text() for t in ax.get_yticklabels()][-1] == "a (2/2)"  # first study on top
     assert any(line.get_xdata()[0] == 12.0 for line in ax.get_lines())
     assert "[h]" in ax.get_xlabel()
+
+
+def test_studies_take_a_preset_or_its_name():
+    from nnip.presets import get
+
+    by_name = [(n, [c.run_id() for c in expand(s, "tiny")]) for n, s in catalog.specs("tiny")]
+    typed = get("tiny")
+    assert [(n, [c.run_id() for c in expand(s, typed)]) for n, s in catalog.specs(typed)] == by_name

@@ -256,3 +256,12 @@ def test_cpu_lmax_study_is_the_first_five_esen_rungs_on_half_the_stream():
     widths = [dict(w)["sphere_channels"] for w in get("cpu").archs["esen"].widths[:5]]
     assert sorted({c.model.hparams["sphere_channels"] for c in cfgs}) == sorted(widths)
     assert {c.data.fraction for c in cfgs} == {0.5} and len(cfgs) == 10
+
+
+def test_items_split_by_section_stay_importable_from_main():
+    from nnip.paper import compute_optimal, frontiers
+    from nnip.presets import get as get_preset
+
+    assert (main.fig1, main.fig4, main.fig5, main.table7) == (frontiers.fig1, frontiers.fig4, compute_optimal.fig5,
+                                                                compute_optimal.table7)
+    assert main.lmax_spec(get_preset("cpu")) == main.lmax_spec("cpu")

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from nnip.runs import RunStore
-from nnip.sweep import SweepJob, SweepSpec, expand, missing, run_sweep, sweep_cli
+from nnip.sweep import SweepJob, SweepSpec, expand, load_preset, missing, run_sweep, sweep_cli
 from nnip.train import ConfigError, train_cli
 from tests.train.conftest import STANDIN
 
@@ -14,8 +14,8 @@ from tests.train.conftest import STANDIN
 @pytest.fixture
 def preset(ethanol_small):
     return {
-        "name": "t", "molecules": str(ethanol_small), "n_val": 12, "fractions": (0.5, 1.0), "n_evals": 3,
-        "max_train": None,
+        "name": "t", "molecules": str(ethanol_small), "materials": "m.xyz", "n_val": 12, "fractions": (0.5, 1.0),
+        "n_evals": 3, "max_train": None,
         "archs": {STANDIN: {"widths": [{"hidden_dim": 4}, {"hidden_dim": 8}], "batch_size": 8, "lr": 2e-3,
                             "extra": {"num_radial": 6}}},
     }
@@ -86,3 +86,17 @@ def test_clis(tmp_path, config_factory, preset, capsys, monkeypatch):
     assert sweep_cli([str(spec), "--preset", "t", "--store", str(tmp_path / "sw"), "--dry-run"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and all("pending" in l for l in lines)
+
+
+def test_a_preset_is_typed_whatever_it_is_given_as(preset):
+    from nnip.presets import Preset, get, resolve
+
+    typed = load_preset(preset)
+    assert isinstance(typed, Preset) and typed.archs[STANDIN].batch_size == 8 and load_preset(None) is None
+    spec = {"name": "s", "archs": [STANDIN]}
+    assert [c.run_id() for c in expand(spec, typed)] == [c.run_id() for c in expand(spec, preset)]
+    main = {"name": "main", "archs": ["mpnn", "esen"]}
+    assert [c.run_id() for c in expand(main, get("tiny"))] == [c.run_id() for c in expand(main, "tiny")]
+    assert resolve(get("cpu")) is get("cpu")
+    with pytest.raises(TypeError, match="unknown field 'widthz'"):
+        resolve({**preset, "archs": {STANDIN: {"widthz": []}}})
