@@ -81,12 +81,11 @@ def lmax_study(preset: str | Preset, store: str = "results", train_missing: bool
     preset = resolve(preset)
     spec = lmax_spec(preset)
     curves = run_study(spec, preset, store, train_missing)
-    p = preset
-    own = p.archs["esen"].extra.get("l_max")
+    own = preset.archs["esen"].extra.get("l_max")
     if own is None or own in spec["grid"][LMAX_KEY]:
         return curves
     rungs = spec["models"][0]["hparams"]
     ids = [c.run_id() for c in expand(main_spec("esen"), preset) if dict(c.model.hparams) in rungs]
     main = run_study(main_spec("esen"), preset, store, train_missing)
-    main = truncate(main[main["run_id"].isin(ids)], p.lmax_fraction).assign(**{LMAX_KEY: own})
+    main = truncate(main[main["run_id"].isin(ids)], preset.lmax_fraction).assign(**{LMAX_KEY: own})
     return pd.concat([main, curves], ignore_index=True)

@@ -94,8 +94,7 @@ def materials_specs(preset: str | Preset, *, archs=ARCHS, fractions="preset", lr
     GPUs, none on CPU, where bf16 autocast is several times slower) or ``"none"``/``"bf16"``. ``threads``: torch
     intra-op threads while training (``runtime.threads``, not part of the run id; ``None``/0: torch's default) — on a
     shared 2-core machine two threads make these small models up to 10× slower than one (oversubscription)."""
-    preset = resolve(preset)
-    p = preset
+    p = preset = resolve(preset)
     fr = _fractions(fractions, preset)
     specs = []
     for arch in archs:
