@@ -27,7 +27,6 @@ from nnip.paper.compute_optimal import fig5, fig6, table1, table7
 from nnip.paper.fits import truncate
 from nnip.paper.frontiers import LMAX_KEY, fig1, fig2, fig3, fig4
 from nnip.presets import Preset, resolve
-from nnip.sweep import expand
 
 __all__ = ["MAIN", "LMAX", "main_spec", "main_study", "lmax_spec", "lmax_study", "fig1", "fig2", "fig3", "fig4",
            "fig5", "fig6", "table1", "table7"]
@@ -84,8 +83,8 @@ def lmax_study(preset: str | Preset, store: str = "results", train_missing: bool
     own = preset.archs["esen"].extra.get("l_max")
     if own is None or own in spec["grid"][LMAX_KEY]:
         return curves
-    rungs = spec["models"][0]["hparams"]
-    ids = [c.run_id() for c in expand(main_spec("esen"), preset) if dict(c.model.hparams) in rungs]
+    channels = [h["sphere_channels"] for h in spec["models"][0]["hparams"]]
     main = run_study(main_spec("esen"), preset, store, train_missing)
-    main = truncate(main[main["run_id"].isin(ids)], preset.lmax_fraction).assign(**{LMAX_KEY: own})
+    main = main[main["model.hparams.sphere_channels"].isin(channels)]
+    main = truncate(main, preset.lmax_fraction).assign(**{LMAX_KEY: own})
     return pd.concat([main, curves], ignore_index=True)
