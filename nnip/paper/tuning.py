@@ -91,7 +91,8 @@ def fig_tuning(curves: pd.DataFrame, preset: str | Preset = "cpu") -> tuple[Figu
         rows.append({"quantity": f"{ARCH_LABELS[arch]}: η* at the base width", "paper": 1e-3, "ours": lr,
                      "note": f"best warmup {warmup} steps, final loss {loss:.4g}; preset uses η* = "
                              f"{p.archs[arch].lr:g}, warmup {p.archs[arch].warmup_steps} — "
-                             + ("matches the sweep" if agrees else "DIFFERS from the sweep's optimum")})
+                             + ("matches the sweep" if agrees else "DIFFERS from the sweep's optimum"
+                                + (f": {p.archs[arch].lr_reason}" if p.archs[arch].lr_reason else ""))})
     axes[0].set_ylabel("final validation loss (eq. 1, normalised)")
     title = f"η* sweep at the μP base width ({preset_name(preset)} preset, {p.tuning.fraction:.0%} of the stream)"
     tiny = "  [preset tiny: wiring check, not science]" if preset_name(preset) == "tiny" else ""

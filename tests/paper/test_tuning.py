@@ -99,3 +99,18 @@ def test_optimum_and_figure_report_agreement_with_the_preset():
         assert ("DIFFERS" in row["note"]) == (not matches)
     with pytest.raises(ValueError, match="no finished tuning run of 'egnn'"):
         tuning.optimum(curves, "egnn")
+
+
+def test_a_preset_that_departs_from_the_sweep_says_why():
+    """A preset lr other than the sweep's optimum must carry its reason, and the tuning table prints it."""
+    import dataclasses
+
+    p = presets.get("cpu")
+    assert "4 of 8" in p.archs["egnn"].lr_reason  # the shipped preset's one departure (MC-EGNN) is explained
+    curves = _synthetic()
+    reason = "spiked on the full stream"
+    esen = dataclasses.replace(p.archs["esen"], lr=1e-2, warmup_steps=0, lr_reason=reason)
+    custom = dataclasses.replace(p, archs={**p.archs, "esen": esen})
+    _, table = tuning.fig_tuning(curves, preset=custom)
+    row = table[table["quantity"].str.startswith(tuning.ARCH_LABELS["esen"])].iloc[0]
+    assert "DIFFERS from the sweep's optimum: " + reason in row["note"]
