@@ -68,6 +68,8 @@ class Estimate:
     lo: float = math.nan
     hi: float = math.nan
     note: str = ""
+    #: the fit's backtest error (mean absolute relative error on held-out points), where the estimate has one
+    backtest: float = math.nan
 
     @property
     def ok(self) -> bool:
@@ -190,9 +192,10 @@ def frontier_gamma(curves: pd.DataFrame, preset: str | Preset, arch: str | None 
     pts = fits.prepare(curves, preset, arch)
     _, rep = fits.frontier_report(pts, fits.X_FLOPS, preset)
     k, ci = pts["run_id"].nunique() if len(pts) else 0, rep.ci("gamma")
+    are = rep.backtest.are if rep.backtest is not None else math.nan
     if k < MIN_RUNS or ci is None:
-        return Estimate(rep.value("gamma"), note=too_few(k) if k < MIN_RUNS else rep.note)
-    return Estimate(rep.value("gamma"), *ci)
+        return Estimate(rep.value("gamma"), note=too_few(k) if k < MIN_RUNS else rep.note, backtest=are)
+    return Estimate(rep.value("gamma"), *ci, backtest=are)
 
 
 def _sum_fit(d: pd.DataFrame) -> scaling.SumPowerLaw:

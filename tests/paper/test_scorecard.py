@@ -206,3 +206,19 @@ def test_group_averaging_exponent_ratio():
     assert steeper.value == pytest.approx(1.5, rel=0.01)
     assert sc.equivalence_verdict(steeper, sc.SAME_EXPONENT)[0] == NOT_REPRODUCED
     assert not sc.ga_alpha_ratio(_tta(0.95, 0.3, sizes=3), 0.2, "tiny").ok  # 3 model sizes: no interval
+
+
+def test_bent_frontiers_are_named_but_do_not_change_the_verdict():
+    """A frontier whose backtest error exceeds the pilot's limit is named in the reason; the verdict stays the rule's."""
+    g = {"MPNN": Estimate(0.2, 0.18, 0.22, backtest=0.04), "eSEN": Estimate(0.4, 0.33, 0.47, backtest=0.47)}
+    verdict = sc.ordering_verdict(sc.chain(list(g.items())))
+    bent = sc._bent(verdict, g)
+    assert bent[0] == verdict[0] == REPRODUCED
+    assert bent[1].startswith(verdict[1]) and "not straight" in bent[1] and "eSEN 47%" in bent[1]
+    assert "MPNN" not in bent[1][len(verdict[1]):]
+    assert sc._bent(verdict, {"MPNN": g["MPNN"]}) == verdict  # straight frontiers: reason unchanged
+
+
+def test_frontier_gamma_carries_the_backtest_error(curves):
+    est = sc.frontier_gamma(curves, "tiny", "mpnn")
+    assert np.isfinite(est.backtest) and est.backtest >= 0
