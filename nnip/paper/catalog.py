@@ -80,12 +80,18 @@ def train_all(preset: str | Preset, store="results", names=None, workers: int = 
     return pd.DataFrame(out)
 
 
+#: the :func:`cpu_hours` row of finished runs that no study reads
+SUPERSEDED = "superseded (read by no study)"
+
+
 def cpu_hours(preset: str | Preset, store="results", names=None) -> pd.DataFrame:
     """Measured cost of every study from the store: finished runs, and the hours their processes ran (``hours``:
     everything from start to end — data loading, set-up, training, evaluation, checkpoints — as recorded in each
     run's ``summary.json``; ``hours_train``: training steps only). Runs train on one torch thread each, so these are
-    CPU-hours on a CPU preset. A run shared by several studies (the main study's) is counted in each; the last row,
-    ``all (distinct runs)``, counts every run once."""
+    CPU-hours on a CPU preset. A run shared by several studies (the main study's) is counted in each. With every
+    study (``names`` None), the finished runs in the store that no study reads — designs the pilots rejected, kept
+    as evidence — get their own row, ``superseded (read by no study)``, because they were paid for too; the last row,
+    ``all (distinct runs)``, counts every run once, those included."""
     from nnip.runs import RunStore
     from nnip.sweep import expand
 
@@ -100,6 +106,14 @@ def cpu_hours(preset: str | Preset, store="results", names=None) -> pd.DataFrame
                    "hours_train": s.get("hours_train") or 0.0}
             rows.append(rec)
             seen[cfg.run_id()] = rec
+    if names is None:
+        for rid in rs.run_ids():
+            s = rs.read_summary(rid) or {}
+            if rid not in seen and s.get("status") in ("done", "failed") and s.get("hours") is not None:
+                rec = {"study": SUPERSEDED, "run_id": rid, "done": True, "hours": s["hours"],
+                       "hours_train": s.get("hours_train") or 0.0}
+                rows.append(rec)
+                seen[rid] = rec
     df = pd.DataFrame(rows + [{**r, "study": "all (distinct runs)"} for r in seen.values()])
     out = df.groupby("study", sort=False).agg(runs=("run_id", "nunique"), finished=("done", "sum"),
                                               cpu_hours=("hours", "sum"), train_hours=("hours_train", "sum"))

@@ -46,6 +46,23 @@ def test_cpu_hours_counts_measured_hours_per_study_and_distinct_runs(tmp_path):
     assert table.loc["all (distinct runs)", "cpu_hours"] == table.loc["main", "cpu_hours"]
 
 
+def test_cpu_hours_counts_superseded_runs_that_no_study_reads(tmp_path):
+    """Runs the pilots rejected were paid for: with every study, they get their own row and join the total."""
+    from nnip.paper._common import store_path
+    from nnip.runs import RunStore
+
+    rs = RunStore(store_path(tmp_path, "tiny"))
+    main_id = next(c.run_id() for _, s in catalog.specs("tiny", ["main"]) for c in expand(s, "tiny"))
+    rs.write_summary(main_id, {"status": "done", "hours": 1.0, "hours_train": 0.5})
+    rs.write_summary("0123456789ab", {"status": "done", "hours": 2.0, "hours_train": 1.5})  # an old design
+    rs.write_summary("ba9876543210", {"status": "running", "hours": 9.0})  # unfinished: not counted
+    full = catalog.cpu_hours("tiny", tmp_path).set_index("study")
+    assert full.loc[catalog.SUPERSEDED, "runs"] == 1 and full.loc[catalog.SUPERSEDED, "cpu_hours"] == 2.0
+    assert full.loc["all (distinct runs)", "cpu_hours"] == pytest.approx(3.0)
+    some = catalog.cpu_hours("tiny", tmp_path, ["main"]).set_index("study")
+    assert catalog.SUPERSEDED not in some.index and some.loc["all (distinct runs)", "cpu_hours"] == 1.0
+
+
 def test_fig_cost_draws_one_bar_pair_per_study_and_the_budget():
     table = pd.DataFrame({"study": ["a", "b", "all (distinct runs)"], "runs": [2, 3, 4], "finished": [2, 1, 3],
                           "cpu_hours": [1.0, 0.5, 1.5], "train_hours": [0.8, 0.4, 1.2]})
