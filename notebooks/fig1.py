@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -41,3 +46,12 @@ fig
 
 # %%
 table
+
+# %% [markdown]
+# **Training health.** Every run of the main study with its final and best validation loss and its largest rise
+# above its own best-so-far; *spiked* marks a rise above twice the best. The fits above use every evaluation as it
+# was measured: a spike is shown here, never removed (at `cpu` scale, MC-EGNN and GemNet-OC runs spiked; page
+# *Reproducing the book*).
+
+# %%
+main.training_health(curves)

@@ -28,8 +28,8 @@ from nnip.paper.fits import truncate
 from nnip.paper.frontiers import LMAX_KEY, fig1, fig2, fig3, fig4
 from nnip.presets import Preset, resolve
 
-__all__ = ["MAIN", "LMAX", "main_spec", "main_study", "lmax_spec", "lmax_study", "fig1", "fig2", "fig3", "fig4",
-           "fig5", "fig6", "table1", "table7"]
+__all__ = ["MAIN", "LMAX", "main_spec", "main_study", "lmax_spec", "lmax_study", "training_health", "SPIKE", "fig1",
+           "fig2", "fig3", "fig4", "fig5", "fig6", "table1", "table7"]
 
 #: The main study (§3, §4): the four architectures of Fig. 1 and Tables 1, 7, one streaming epoch.
 MAIN: dict[str, Any] = {"name": "main", "dataset": "molecules", "archs": list(PAPER_ARCHS), "tags": ["main"]}
@@ -88,3 +88,25 @@ def lmax_study(preset: str | Preset, store: str = "results", train_missing: bool
     main = main[main["model.hparams.sphere_channels"].isin(channels)]
     main = truncate(main, preset.lmax_fraction).assign(**{LMAX_KEY: own})
     return pd.concat([main, curves], ignore_index=True)
+
+
+#: a run "spiked" when its validation loss rose above this multiple of its own best-so-far
+SPIKE = 2.0
+
+
+def training_health(curves: pd.DataFrame, skip: float = 0.05) -> pd.DataFrame:
+    """One row per run: its final and best validation loss and its largest rise above its own best-so-far
+    (``val_loss / running minimum`` over the evaluations after the first ``skip`` of its steps) with the step where
+    it happened; ``spiked`` when that rise exceeds :data:`SPIKE`. A diagnostic shown next to the fits, never used to
+    drop or change a point: a spike is a training failure the reader should see, not something the analysis hides."""
+    rows = []
+    for run_id, c in curves.sort_values("step").groupby("run_id", sort=False):
+        late = c[c["step"] >= skip * c["step"].max()]
+        rise = late["val_loss"] / c["val_loss"].cummin().loc[late.index]
+        worst = rise.idxmax() if len(rise) else None
+        rows.append({"arch": c["arch"].iloc[0], "run_id": run_id, "params": int(c["params"].iloc[0]),
+                     "final val loss": float(c["val_loss"].iloc[-1]), "best val loss": float(c["val_loss"].min()),
+                     "largest rise": float(rise.max()) if worst is not None else float("nan"),
+                     "at step": int(c.loc[worst, "step"]) if worst is not None else -1,
+                     "spiked": bool(worst is not None and rise.max() > SPIKE)})
+    return pd.DataFrame(rows).sort_values(["arch", "params"], ignore_index=True)

@@ -265,3 +265,15 @@ def test_items_split_by_section_stay_importable_from_main():
     assert (main.fig1, main.fig4, main.fig5, main.table7) == (frontiers.fig1, frontiers.fig4, compute_optimal.fig5,
                                                                 compute_optimal.table7)
     assert main.lmax_spec(get_preset("cpu")) == main.lmax_spec("cpu")
+
+
+def test_training_health_flags_a_spike_and_leaves_smooth_runs_alone():
+    curves = synthetic_curves(archs=("mpnn",), n_runs=2, noise=0.0)
+    spiky = curves["run_id"] == "mpnn-1"
+    curves.loc[spiky & (curves["step"] == 9), "val_loss"] *= 5.0  # one evaluation five times its best-so-far
+    h = main.training_health(curves).set_index("run_id")
+    assert not h.loc["mpnn-0", "spiked"] and h.loc["mpnn-0", "largest rise"] == pytest.approx(1.0)
+    assert h.loc["mpnn-1", "spiked"] and h.loc["mpnn-1", "at step"] == 9
+    run = curves[spiky].set_index("step")["val_loss"]
+    assert h.loc["mpnn-1", "largest rise"] == pytest.approx(run[9] / run[8])  # the spiked point over the best before it
+    assert h.loc["mpnn-1", "best val loss"] <= h.loc["mpnn-1", "final val loss"]
