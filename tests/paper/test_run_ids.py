@@ -80,3 +80,30 @@ def test_fig4_reads_the_preset_l_max_off_the_main_runs():
     assert spec["grid"]["model.hparams.l_max"] == [3, 4] and spec["fractions"] == [0.5]
     rungs = spec["models"][0]["hparams"]
     assert [h["sphere_channels"] for h in rungs] == [3, 4, 6, 8, 16]
+
+
+def test_every_committed_run_is_valid():
+    """Each finished run directory of ``results/cpu``: its stored config hashes to its directory name (so the code
+    still reads it as a cache hit), its summary is final, and its curve ends at the summary's step count (a failed run's, at or before it)."""
+    from nnip.runs import is_final
+    from nnip.train.config import TrainConfig
+
+    checked = 0
+    for run_dir in sorted(STORE.iterdir()):
+        summary_path = run_dir / "summary.json"
+        if not summary_path.exists():
+            continue
+        summary = json.loads(summary_path.read_text())
+        if summary.get("status") == "running":  # a run training on this machine right now (never committed)
+            continue
+        config = json.loads((run_dir / "config.json").read_text())["config"]
+        assert TrainConfig.from_dict(config).run_id() == run_dir.name, run_dir.name
+        assert is_final(summary), run_dir.name
+        curve = pd.read_csv(run_dir / "curve.csv")
+        last = int(curve["step"].iloc[-1]) if len(curve) else 0
+        if summary["status"] == "done":
+            assert last == int(summary["steps"]), run_dir.name
+        else:  # failed (diverged): the curve stops at the last evaluation before the failing step
+            assert last <= int(summary["steps"]) and summary["reason"], run_dir.name
+        checked += 1
+    assert checked >= len(MAIN_MPNN) + len(MAIN_ESEN)
