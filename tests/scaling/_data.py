@@ -1,4 +1,4 @@
-"""Synthetic learning curves shared by the tests of nnip.scaling (and tests/test_errors.py, tests/test_figures.py)."""
+"""Synthetic learning curves shared by the tests of nnip.scaling (and tests/test_errors.py, tests/figures/test_plots.py)."""
 
 import numpy as np
 import pandas as pd
