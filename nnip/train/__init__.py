@@ -20,7 +20,8 @@ from nnip.train.config import (
     ScheduleSpec,
     TrainConfig,
 )
-from nnip.train.trainer import RunRecord, TrainingDiverged, eval_schedule, train
+from nnip.train.record import RunRecord
+from nnip.train.trainer import TrainingDiverged, eval_schedule, train
 
 __all__ = [
     "TrainConfig",

@@ -23,6 +23,8 @@ One run = one :class:`~nnip.train.config.TrainConfig` = one directory of a :clas
 Wall-clock: ``wall_s`` counts everything in this process from start (evaluation included), ``wall_s_train``
 excludes evaluation and checkpointing; both accumulate across resumes (the time between the last checkpoint and a
 crash is lost). The device is recorded (``"cpu: <model>, <threads> threads"`` or the CUDA device name).
+What a run writes and returns (``config.json``, ``summary.json``, the rows of ``curve.csv``, :class:`RunRecord`) is
+built from the loop's state in :mod:`nnip.train.record`.
 """
 
 from __future__ import annotations
@@ -32,26 +34,25 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from nnip.data.references import Normalizer
 from nnip.models import build_model_from_spec, count_parameters
-from nnip.runs import CURVE_COLUMNS, RunStore, StoreError, is_final
-from nnip.train import _dist, checkpoint, pipeline
-from nnip.train._provenance import code_version, device_name, now, package_versions, seed_everything
+from nnip.runs import RunStore, StoreError, is_final
+from nnip.train import _dist, checkpoint, pipeline, record
+from nnip.train._provenance import device_name, now, seed_everything
 from nnip.train.config import TrainConfig
 from nnip.train.evaluate import accumulate, metrics
 from nnip.train.flops import StepFlopModel, batch_features, count_flops
 from nnip.train.loss import LossWeights, objective
-from nnip.train.optim import build_optimizer, current_lr, eval_state_dict, set_mode
+from nnip.train.optim import build_optimizer, eval_state_dict, set_mode
+from nnip.train.record import RunRecord, read_record
 from nnip.train.tta import group_average, random_rotations
 
-# build_model_from_spec and device_name: re-exported (they lived here before nnip.models / _provenance)
+# build_model_from_spec, device_name and RunRecord: re-exported (they lived here before nnip.models, _provenance
+# and record)
 __all__ = ["train", "RunRecord", "TrainingDiverged", "eval_schedule", "build_model_from_spec", "device_name"]
 
 log = logging.getLogger("nnip.train")
@@ -63,25 +64,6 @@ _EVAL_KEYS = ("n_graphs", "loss", "energy_loss", "force_loss", "energy_abs_per_a
 
 class TrainingDiverged(RuntimeError):
     """The training loss became NaN/inf."""
-
-
-@dataclass
-class RunRecord:
-    """What :func:`train` returns: the run's id, directory, status and summary; ``cached`` for a cache hit."""
-
-    run_id: str
-    run_dir: Path
-    status: str
-    summary: dict
-    cached: bool = False
-    store: RunStore | None = field(default=None, repr=False)
-
-    @property
-    def reason(self) -> str | None:
-        return self.summary.get("reason")
-
-    def curve(self) -> pd.DataFrame:
-        return self.store.read_curve(self.run_id)
 
 
 # --- helpers --------------------------------------------------------------------------------------------------
@@ -139,8 +121,9 @@ class _Run:
         if hasattr(self.model, "fit_scale_factors"):
             k = min(self.n_train, 4 * tr.batch_size)
             first = [self.data.train[i] for i in range(k)]
-            fit_batches = pipeline.val_batches(first, tr.batch_size, cutoff=self.cutoff, max_neighbors=self.max_neighbors,
-                                            normalizer=self.normalizer, rank=0, world=1)
+            fit_batches = pipeline.val_batches(first, tr.batch_size, cutoff=self.cutoff,
+                                               max_neighbors=self.max_neighbors, normalizer=self.normalizer, rank=0,
+                                               world=1)
             with torch.no_grad():
                 self.model.fit_scale_factors([b.to(self.device) for _, b in fit_batches])
 
@@ -153,92 +136,21 @@ class _Run:
         self.flop_model = StepFlopModel()
         self.uncounted: dict[str, int] = {}
 
-        # columns of curve.csv
-        self.columns = list(CURVE_COLUMNS)
-        if self.data.has_stress:
-            self.columns.append("val_stress_mae")
-        if cfg.loss.symmetry_m > 0:
-            self.columns.append("train_sym_loss")
-        if cfg.eval.tta_m > 0:
-            self.columns += ["val_loss_tta", "val_energy_mae_tta", "val_force_l2_tta"]
-            if self.data.has_stress:
-                self.columns.append("val_stress_mae_tta")
+        self.columns = record.curve_columns(cfg, self.data.has_stress)
 
         # counters (everything that a checkpoint must restore)
         self.c = {
             "step": 0, "epoch": 0, "batch_in_epoch": 0, "atoms_seen": 0, "structures_seen": 0, "flops": 0.0,
             "wall_s": 0.0, "wall_s_train": 0.0, "data_wait_s": 0.0, "loss_sum": 0.0, "task_sum": 0.0,
-            "sym_sum": 0.0, "loss_n": 0, "best_val": math.inf, "best_step": 0, "es_best": math.inf, "bad_evals": 0, "curve_rows": 0,
+            "sym_sum": 0.0, "loss_n": 0, "best_val": math.inf, "best_step": 0, "es_best": math.inf, "bad_evals": 0,
+            "curve_rows": 0,
             "last_eval_step": -1, "resumes": 0, "flops_count_s": 0.0, "stopped_early": False, "last_val": math.nan,
         }
         self.last_metrics: dict = {}
         self._warned_stress = False
         self._instrument_s = 0.0  # FLOP counting time in this process: excluded from wall_s and wall_s_train
 
-    # --- store I/O ---------------------------------------------------------------------------------------------
-    def _config_record(self) -> dict:
-        return {
-            "run_id": self.run_id,
-            "config": self.cfg.to_dict(),
-            "trainer_version": self.cfg.hashed_dict()["trainer_version"],
-            "code_version": code_version(),
-            "dataset": self.data.info,
-            "normalizer": self.normalizer.to_dict(),
-            "model": {"name": self.cfg.model.name, "params": self.n_params, "cutoff": self.cutoff,
-                      "max_neighbors": self.max_neighbors, "width": getattr(self.model, "width", None),
-                      "base_width": getattr(self.model, "base_width", None)},
-            "packages": package_versions(),
-            "device": device_name(self.device),
-            "world_size": self.ctx.world,
-            "total_steps_planned": self.total_steps,
-            "eval_steps_planned": sorted(self.eval_steps),
-            "created": now(),
-        }
-
-    def summary(self, status: str, reason: str | None = None) -> dict:
-        c = self.c
-        m = self.last_metrics
-        d = max(c["atoms_seen"], 1)
-        out = {
-            "run_id": self.run_id,
-            "status": status,
-            "reason": reason,
-            "arch": self.cfg.model.name,
-            "params": self.n_params,
-            "tags": list(self.cfg.tags),
-            "steps": c["step"],
-            "epochs": c["structures_seen"] / max(self.n_train, 1),
-            "atoms_seen": c["atoms_seen"],
-            "structures_seen": c["structures_seen"],
-            "flops": c["flops"],
-            "hours": c["wall_s"] / 3600.0,
-            "hours_train": c["wall_s_train"] / 3600.0,
-            "final_val_loss": m.get("val_loss"),
-            "best_val_loss": c["best_val"] if math.isfinite(c["best_val"]) else None,
-            "best_step": c["best_step"],
-            "final_val_energy_mae": m.get("val_energy_mae"),
-            "final_val_force_l2": m.get("val_force_l2"),
-            "final_val_stress_mae": m.get("val_stress_mae"),
-            "final_val_loss_tta": m.get("val_loss_tta"),
-            "stopped_early": c["stopped_early"],
-            "train_flops_per_param_atom": c["flops"] / (self.n_params * d) if c["atoms_seen"] else None,
-            "flops_model": self.flop_model.coefficients if self.flop_model.points else None,
-            "flops_measured_steps": len(self.flop_model.points) // max(self.ctx.world, 1),
-            "flops_fit_rel_err": self.flop_model.max_rel_error() if self.flop_model.points else None,
-            "flops_uncounted_ops": self.uncounted,
-            "flops_count_hours": c["flops_count_s"] / 3600.0,
-            "data_wait_frac": c["data_wait_s"] / c["wall_s_train"] if c["wall_s_train"] > 0 else None,
-            "n_train": self.n_train,
-            "n_train_max": self.data.n_train_max,
-            "n_val": len(self.data.val),
-            "total_steps_planned": self.total_steps,
-            "device": device_name(self.device),
-            "world_size": self.ctx.world,
-            "resumes": c["resumes"],
-            "updated": now(),
-        }
-        return out
-
+    # --- checkpoints --------------------------------------------------------------------------------------------
     def checkpoint(self) -> None:
         if not self.ctx.is_main:
             return
@@ -248,7 +160,7 @@ class _Run:
             scheduler=self.scheduler, scaler=self.scaler, counters=self.c, flop_points=self.flop_model.state(),
             uncounted=self.uncounted, last_metrics=self.last_metrics)
         self.store.save_checkpoint(self.run_id, state)
-        self.store.write_summary(self.run_id, self.summary("running"))
+        self.store.write_summary(self.run_id, record.summary(self, "running"))
         self._last_ckpt_time = time.monotonic()
 
     def restore(self, state: dict) -> None:
@@ -389,26 +301,6 @@ class _Run:
                                stress=self.data.has_stress))
         return out
 
-    def _curve_row(self, metrics: dict) -> dict:
-        c = self.c
-        n = max(c["loss_n"], 1)
-        spe = max(pipeline.steps_per_epoch(self.n_train, self.cfg.train.batch_size, self.ctx.world), 1)
-        row = {
-            "step": c["step"],
-            "epoch": c["epoch"] + c["batch_in_epoch"] / spe,
-            "atoms_seen": c["atoms_seen"],
-            "structures_seen": c["structures_seen"],
-            "flops": c["flops"],
-            "wall_s": c["wall_s"],
-            "wall_s_train": c["wall_s_train"],
-            "train_loss": c["task_sum"] / n if c["loss_n"] else math.nan,
-            "lr": current_lr(self.optimizer),
-            **metrics,
-        }
-        if self.cfg.loss.symmetry_m > 0:
-            row["train_sym_loss"] = c["sym_sum"] / n if c["loss_n"] else math.nan
-        return row
-
     # --- the loop -----------------------------------------------------------------------------------------------
     def run(self, t_start: float) -> str:
         """Train to the end; returns the stop reason (or raises :class:`TrainingDiverged`)."""
@@ -492,7 +384,7 @@ class _Run:
         val = metrics["val_loss"]
         if not math.isfinite(val):
             raise TrainingDiverged(f"diverged: non-finite validation loss at step {c['step']}")
-        row = self._curve_row(metrics)
+        row = record.curve_row(self, metrics)
         if self.ctx.is_main:
             self.store.append_curve(self.run_id, row, self.columns)
         c["curve_rows"] += 1
@@ -522,11 +414,6 @@ def _as_config(cfg) -> TrainConfig:
     return TrainConfig.from_dict(cfg)
 
 
-def _record(store: RunStore, run_id: str, cached: bool) -> RunRecord:
-    s = store.read_summary(run_id) or {}
-    return RunRecord(run_id, store.run_dir(run_id), s.get("status", "unknown"), s, cached, store)
-
-
 def train(cfg: TrainConfig | dict | str | os.PathLike, store: RunStore | str | os.PathLike) -> RunRecord:
     """Train the run described by ``cfg`` into ``store`` (or return it at once if it is already finished).
 
@@ -551,13 +438,13 @@ def train(cfg: TrainConfig | dict | str | os.PathLike, store: RunStore | str | o
     store = store if isinstance(store, RunStore) else RunStore(store)
     run_id = cfg.run_id()
     if is_final(store.read_summary(run_id)):
-        return _record(store, run_id, True)
+        return read_record(store, run_id, True)
     ctx = _dist.setup(cfg.runtime.device)
     lock = store.lock(run_id) if ctx.is_main else contextlib.nullcontext()
     with lock:
         ctx.barrier()
         if is_final(store.read_summary(run_id)):
-            return _record(store, run_id, True)
+            return read_record(store, run_id, True)
         t_start = time.monotonic()
         run = None
         try:
@@ -571,28 +458,28 @@ def train(cfg: TrainConfig | dict | str | os.PathLike, store: RunStore | str | o
             elif ctx.is_main:
                 store.start_curve(run_id, run.columns)
             if ctx.is_main:
-                store.write_config(run_id, run._config_record())
-                store.write_summary(run_id, run.summary("running"))
+                store.write_config(run_id, record.config_record(run))
+                store.write_summary(run_id, record.summary(run, "running"))
             ctx.barrier()
             reason = run.run(t_start)
             if ctx.is_main:
-                store.write_summary(run_id, run.summary("done", reason))
+                store.write_summary(run_id, record.summary(run, "done", reason))
             ctx.barrier()  # every rank returns the final summary
         except TrainingDiverged as err:
             log.warning("run %s %s", run_id, err)
             if ctx.is_main:
-                summary = run.summary("failed", str(err)) if run is not None else {"status": "failed",
+                summary = record.summary(run, "failed", str(err)) if run is not None else {"status": "failed",
                                                                                      "reason": str(err)}
                 store.write_summary(run_id, summary)
             ctx.barrier()  # divergence is detected on all-reduced losses: every rank is here
         except Exception as err:
             if ctx.is_main and not isinstance(err, StoreError):  # a store that cannot be written stays as it was
                 reason = f"{type(err).__name__}: {err}"
-                summary = run.summary("failed", reason) if run is not None else {
+                summary = record.summary(run, "failed", reason) if run is not None else {
                     "run_id": run_id, "status": "failed", "reason": reason, "arch": cfg.model.name,
                     "tags": list(cfg.tags), "updated": now()}
                 if not (store.run_dir(run_id) / "config.json").exists():
                     store.write_config(run_id, {"run_id": run_id, "config": cfg.to_dict()})
                 store.write_summary(run_id, summary)
             raise
-    return _record(store, run_id, False)
+    return read_record(store, run_id, False)
