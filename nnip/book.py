@@ -22,18 +22,23 @@ page) and ``train_missing``, and Fig. 1's image copied to ``book/executed/fig1.p
 from __future__ import annotations
 
 import argparse
+import base64
+import json
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from matplotlib.figure import Figure
+
+from nnip.data.registry import dataset_stats, ensure_dataset
+from nnip.presets import get
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def build_datasets(preset: str) -> list[Path]:
-    from nnip.data.registry import dataset_stats, ensure_dataset
-    from nnip.presets import get
-
     paths = []
     for name, spec in get(preset).datasets.items():
         t0 = time.perf_counter()
@@ -48,7 +53,7 @@ def build_datasets(preset: str) -> list[Path]:
 
 def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir: Path,
                       train_missing: bool = True) -> list[Path]:
-    import papermill
+    import papermill  # optional: papermill (the book extra)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -71,7 +76,7 @@ def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir:
 def show_only_injected_parameters(path: Path) -> None:
     """Tag the notebook's own ``parameters`` cell ``remove-cell`` when papermill injected the values it ran with:
     the page then shows one parameters cell, the true one (jupyter-book drops ``remove-cell`` cells)."""
-    import nbformat
+    import nbformat  # optional: nbformat (the book extra)
 
     nb = nbformat.read(str(path), as_version=4)
     tags = [set(c.get("metadata", {}).get("tags", [])) for c in nb.cells]
@@ -91,9 +96,6 @@ def intro_figure(executed: Path) -> Path:
     """Write the first figure of the executed ``fig1`` notebook (the loss–compute frontiers of the four architectures)
     to ``executed/fig1.png``, where ``book/intro.md`` shows it. A build that did not execute fig1 (``--notebooks``)
     keeps the PNG of an earlier build, or, if there is none, writes one that says how to render it."""
-    import base64
-    import json
-
     out = executed / INTRO_FIGURE
     nb = executed / "fig1.ipynb"
     if nb.exists():
@@ -105,8 +107,6 @@ def intro_figure(executed: Path) -> Path:
                     return out
         raise RuntimeError(f"{nb}: no figure among its outputs; the intro page's Fig. 1 cannot be shown")
     if not out.exists():
-        from matplotlib.figure import Figure
-
         fig = Figure(figsize=(8, 1.5))
         fig.text(0.5, 0.5, "Fig. 1 appears here once fig1 is executed (make book)", ha="center", va="center")
         executed.mkdir(parents=True, exist_ok=True)
@@ -115,8 +115,6 @@ def intro_figure(executed: Path) -> Path:
 
 
 def build_book() -> Path:
-    import shutil
-
     shutil.rmtree(ROOT / "_build", ignore_errors=True)  # incremental builds keep pages that left the toc
     jb = Path(sys.executable).with_name("jupyter-book")
     subprocess.run([str(jb), "build", str(ROOT), "-W", "--keep-going"], check=True)
@@ -137,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     train = args.train or args.preset == "tiny"
     if args.missing:
-        from nnip.paper.catalog import missing_runs
+        from nnip.paper.catalog import missing_runs  # lazy: nnip.paper loads IPython; only --missing needs it
 
         todo = missing_runs(args.preset, args.store)
         print(todo.to_string(index=False) if len(todo) else "no run is missing")
@@ -147,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only_data:
         return 0
     if args.train:
-        from nnip.paper.catalog import train_all
+        from nnip.paper.catalog import train_all  # lazy: nnip.paper loads IPython; only --train needs it
 
         print(train_all(args.preset, args.store, workers=args.workers).to_string(index=False), flush=True)
     names = args.notebooks.split(",") if args.notebooks else None

@@ -19,6 +19,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from nnip.errors import UserError
+
 COMMANDS = {
     "data": ("nnip.data.registry", "make_cli", "generate or inspect the embedded datasets"),
     "train": ("nnip.train", "train_cli", "train one run from a YAML/JSON config"),
@@ -49,8 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in rest
     rest = [a for a in rest if a != "--debug"]
     module, func, _ = COMMANDS[name]
-    from nnip.errors import UserError
-
     try:
         result = getattr(importlib.import_module(module), func)(rest)
     except UserError as err:

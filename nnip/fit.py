@@ -37,6 +37,7 @@ from matplotlib.figure import Figure
 
 from nnip import figures, scaling
 from nnip.presets import Analysis
+from nnip.runs import RunStore
 
 __all__ = ["StoreFit", "fit_store", "figure", "fit_cli"]
 
@@ -97,8 +98,6 @@ def fit_store(store: str | Path, arch: str, *, x: str = "flops", n_boot: int = 1
     ``x`` other than flops/hours, or a store without one usable evaluation of ``arch``; a fit that the data cannot
     support (too few runs, one model size, …) is not an error but a note in its report and an empty table row.
     """
-    from nnip.runs import RunStore  # lazy: reading a store's configs imports the training configuration
-
     if x not in X_AXES:
         raise ValueError(f"x: must be one of {sorted(X_AXES)}, got {x!r}")
     if not Path(store).is_dir():

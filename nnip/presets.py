@@ -288,7 +288,7 @@ def get(name: str) -> Preset:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     preset = PRESETS[name]
     if name == "paper" and not preset.archs:
-        from nnip.models import ladder
+        from nnip.models import ladder  # torch-free analysis: nnip.models imports torch
 
         batch = {"egnn": 128}
         archs = {}

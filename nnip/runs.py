@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import math
@@ -76,8 +77,6 @@ def _store_error(path: Path, err: OSError) -> StoreError:
 
 
 def _errno_name(err: OSError) -> str:
-    import errno
-
     return errno.errorcode.get(err.errno or 0, "")
 
 
@@ -267,14 +266,14 @@ class RunStore:
         return self.run_dir(run_id) / "checkpoint.pt"
 
     def save_checkpoint(self, run_id: str, state: dict) -> None:
-        import torch
+        import torch  # optional heavy: torch (checkpoints only)
 
         buf = io.BytesIO()
         torch.save(state, buf)
         _atomic_write_bytes(self.checkpoint_path(run_id), buf.getvalue())
 
     def load_checkpoint(self, run_id: str, map_location="cpu") -> dict | None:
-        import torch
+        import torch  # optional heavy: torch (checkpoints only)
 
         path = self.checkpoint_path(run_id)
         if not path.exists():

@@ -35,10 +35,13 @@ calls ``checkpoint()`` and requeues the job, which resumes the run from its last
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
 import dataclasses
+import importlib
 import itertools
 import json
 import logging
+import multiprocessing as mp
 import os
 import traceback
 from dataclasses import dataclass, field
@@ -46,10 +49,15 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
+from tqdm.std import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
+from nnip import presets
+from nnip.data.registry import DATASETS
+from nnip.models import model_class
 from nnip.presets import ArchScale, Preset, resolve
 from nnip.runs import RunStore, is_final
 from nnip.train.config import ConfigError, TrainConfig, read_config_file, undot
+from nnip.train.trainer import train
 
 __all__ = ["SweepSpec", "expand", "run_sweep", "run_configs", "missing", "sweep_cli", "load_preset"]
 
@@ -118,10 +126,6 @@ def load_preset(preset) -> Preset | None:
 def _dataset_keys(dataset: str, preset: Preset) -> dict:
     """``data.*`` keys for the spec's dataset (a preset role, an embedded name, or a path)."""
     source = getattr(preset, dataset) if dataset in ("molecules", "materials") else dataset
-    try:
-        from nnip.data.registry import DATASETS
-    except ImportError:  # pragma: no cover
-        DATASETS = {}
     if source in DATASETS:
         spec = (preset.datasets or {}).get(source, {})
         keys = {"data.name": source, "data.seed": spec.get("seed", 0)}
@@ -229,13 +233,9 @@ def _has_hparam(arch: str, name: str) -> bool:
     """Whether the model ``arch`` has a hyper-parameter ``name`` (False if the model has not landed)."""
     try:
         if ":" in arch:
-            import importlib
-
             module, cls = arch.split(":", 1)
             model_cls = getattr(importlib.import_module(module), cls)
         else:
-            from nnip.models import model_class
-
             model_cls = model_class(arch)
     except (NotImplementedError, ImportError, AttributeError, ValueError):
         return False
@@ -277,8 +277,6 @@ def missing(spec, preset, store) -> list[TrainConfig]:
 # --- execution ---------------------------------------------------------------------------------------------------
 def _run_one(cfg_dict: dict, store_path: str) -> dict:
     """Train one config; never raises (a failure becomes a row with status failed)."""
-    from nnip.train.trainer import train
-
     cfg = TrainConfig.from_dict(cfg_dict)
     try:
         rec = train(cfg, store_path)
@@ -371,8 +369,6 @@ def run_configs(configs: list[TrainConfig], store: RunStore | str | os.PathLike,
                 slurm: Mapping[str, Any] | None = None, progress: bool = True, wait: bool = True) -> pd.DataFrame:
     """Train the ``configs`` (of an :func:`expand` ed sweep called ``name``) not yet finished in ``store``; one row
     per config (``grid_keys``: the sweep's grid columns). Executors and their options as :func:`run_sweep`."""
-    from tqdm.std import tqdm  # plain text bars: no ipywidgets needed in notebooks
-
     store = store if isinstance(store, RunStore) else RunStore(store)
     grid_keys = list(grid_keys)
     results: dict[str, dict] = {}
@@ -392,9 +388,6 @@ def run_configs(configs: list[TrainConfig], store: RunStore | str | os.PathLike,
                     results[cfg.run_id()] = _run_one(cfg.to_dict(), str(store.root))
                     bar.update(1)
             else:
-                import concurrent.futures as cf
-                import multiprocessing as mp
-
                 with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
                     futures = {pool.submit(_run_one, c.to_dict(), str(store.root)): c for c in todo}
                     for fut in cf.as_completed(futures):
@@ -410,7 +403,7 @@ def run_configs(configs: list[TrainConfig], store: RunStore | str | os.PathLike,
 
 
 def _run_submitit(todo: list[TrainConfig], store: RunStore, opts: dict, bar, wait: bool) -> dict:
-    import submitit
+    import submitit  # optional: submitit (the sweep extra)
 
     if not todo:
         return {}
@@ -467,8 +460,6 @@ def sweep_cli(argv=None) -> int:
     p.add_argument("--no-wait", action="store_true", help="slurm: return after submitting")
     p.add_argument("--dry-run", action="store_true", help="list the runs (id, finished?) and exit")
     args = p.parse_args(argv)
-    from nnip import presets
-
     try:
         presets.get(args.preset)
     except ValueError as err:

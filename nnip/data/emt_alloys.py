@@ -106,7 +106,7 @@ class _VesinNeighborList:
     """
 
     def __init__(self, cutoff: float) -> None:
-        import vesin
+        import vesin  # optional heavy: vesin imports torch
 
         self._nl = vesin.NeighborList(cutoff=float(cutoff), full_list=True)
 

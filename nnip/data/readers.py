@@ -34,6 +34,7 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.data import atomic_numbers, chemical_symbols
 from ase_db_backends.aselmdb import LMDBDatabase
+from scipy.spatial.distance import pdist
 
 from nnip.data.labels import labels_of
 from nnip.errors import UserError
@@ -94,12 +95,10 @@ def validate(atoms: Atoms, *, require_energy: bool = True, require: tuple[str, .
 
 
 def _min_distance(atoms: Atoms) -> float:
-    from nnip.data.graph import neighbor_list
+    from nnip.data.graph import neighbor_list  # lazy: graph loads vesin, which imports torch
 
     if not atoms.pbc.any() and len(atoms) <= 256:
         # molecules: all pairs in numpy is ~20x faster than building a neighbour list
-        from scipy.spatial.distance import pdist
-
         return float(pdist(atoms.positions).min())
     # a 1 Å search radius: vesin's cell list with a 0.1 Å cutoff would allocate (extent / 0.1 Å)^3 cells
     _, _, dist = neighbor_list(atoms.positions, atoms.cell[:], atoms.pbc, 1.0)

@@ -23,6 +23,7 @@ import argparse
 import collections
 import contextlib
 import importlib
+import json
 import logging
 import multiprocessing as mp
 import os
@@ -35,6 +36,8 @@ from pathlib import Path
 from types import MappingProxyType, ModuleType
 
 import numpy as np
+from ase.data import chemical_symbols
+from tqdm import tqdm
 
 from nnip.data.writers import write_aselmdb
 
@@ -198,8 +201,6 @@ def generate(
     Failures reported by the generator (e.g. an SCF that did not converge) are logged as warnings; the failed
     structure has already been replaced by the generator.
     """
-    from tqdm import tqdm
-
     spec = _spec(name)
     gen = spec.generator()
     if workers is None:  # a pool costs seconds to start (spawn + imports): small sets run in this process
@@ -264,7 +265,7 @@ def _file_lock(path: Path) -> Iterator[None]:
     """Exclusive advisory lock (POSIX ``flock``) so concurrent callers generate a file once; no-op elsewhere.
     The lock file is removed on release (Ctrl-C included): no ``.genlock`` is left in the cache."""
     try:
-        from nnip._flock import exclusive_lock
+        from nnip._flock import exclusive_lock  # optional: fcntl (POSIX only)
     except ImportError:  # pragma: no cover - non-POSIX (no fcntl): rely on the atomic rename alone
         yield
         return
@@ -304,7 +305,7 @@ def _iter_labelled(source: str | os.PathLike | Iterable) -> Iterator[tuple[np.nd
     A file is read with :func:`nnip.data.read` (every structure validated; labels optional), so a bad file is the
     same :class:`~nnip.data.DataError` naming the file and row as in training, never a statistic of bad data."""
     if isinstance(source, (str, os.PathLike)):
-        from nnip.data.readers import read
+        from nnip.data.readers import read  # lazy: readers load ase.db
 
         source = read(source, require_energy=False)
     for atoms in source:
@@ -336,8 +337,6 @@ def dataset_stats(path_or_atoms: str | os.PathLike | Iterable) -> dict:
     and ``charge``/``spin`` value counts when the rows carry them. A file is read and validated by
     :func:`nnip.data.read` (bad input raises its ``DataError`` naming the file and row).
     """
-    from ase.data import chemical_symbols
-
     n_struct = 0
     counts = np.zeros(119, dtype=np.int64)  # atoms per atomic number
     struct_counts = np.zeros(119, dtype=np.int64)  # structures containing each atomic number
@@ -509,8 +508,6 @@ def make_cli(argv: list[str] | None = None) -> int:
     if args.command == "stats":
         st = dataset_stats(args.path)  # a missing or bad file: DataError naming it (``nnip`` prints one line)
         if args.json:
-            import json
-
             print(json.dumps(st, indent=2))
         else:
             print(format_stats(st))

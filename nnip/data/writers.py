@@ -112,8 +112,8 @@ def write_aselmdb(
     >>> write_aselmdb([a], "/tmp/_doctest.aselmdb")
     1
     """
-    from ase.db import connect
-    from ase.db.row import AtomsRow
+    from ase.db import connect  # optional heavy: ase.db
+    from ase.db.row import AtomsRow  # optional heavy: ase.db
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +136,7 @@ def write_aselmdb(
                         break
                     problem = _problem(atoms)
                     if problem is not None:
-                        from nnip.data.readers import DataError  # lazy: readers pulls in torch
+                        from nnip.data.readers import DataError  # lazy: readers load ase.db
 
                         raise DataError(path, n, f"{problem}; refusing to write it")
                     row = AtomsRow(atoms)

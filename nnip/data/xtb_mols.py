@@ -221,7 +221,7 @@ def _random_graph(rng: np.random.Generator) -> _Graph | None:
 
 def _graph_to_smiles(g: _Graph) -> str | None:
     """Sanitise with RDKit (hydrogens implicit at default valence); canonical SMILES, or None if rejected."""
-    from rdkit import Chem
+    from rdkit import Chem  # optional: rdkit (the data extra)
 
     order_type = {1: Chem.BondType.SINGLE, 2: Chem.BondType.DOUBLE, 3: Chem.BondType.TRIPLE}
     mol = Chem.RWMol()
@@ -307,8 +307,8 @@ class EmbeddingError(RuntimeError):
 
 def embed(smiles: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """ETKDGv3 embedding + MMFF94 (or UFF) relaxation → ``numbers`` (n,), ``positions`` (n, 3) Å, H explicit."""
-    from rdkit import Chem
-    from rdkit.Chem import AllChem
+    from rdkit import Chem  # optional: rdkit (the data extra)
+    from rdkit.Chem import AllChem  # optional: rdkit (the data extra)
 
     mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
     params = AllChem.ETKDGv3()
@@ -357,7 +357,7 @@ def xtb_singlepoint(numbers: np.ndarray, positions: np.ndarray) -> tuple[float, 
     tblite works in atomic units: positions are passed in Bohr, the energy comes back in Hartree and the
     gradient in Hartree/Bohr; forces = −gradient. Raises :class:`LabelError` on any tblite failure.
     """
-    from tblite.interface import Calculator
+    from tblite.interface import Calculator  # optional: tblite (the data extra)
 
     try:
         calc = Calculator("GFN2-xTB", np.asarray(numbers), np.asarray(positions) / Bohr, charge=0.0, uhf=0)

@@ -216,6 +216,6 @@ class EquiformerV2(GraphModel):
 
 def _spherical_harmonics(l_max: int, unit: torch.Tensor) -> torch.Tensor:
     """e3nn real spherical harmonics ``Y_k(r̂)`` for ``l ≤ l_max`` ("component": ``|Y_l|² = 2l+1``), ``(E, K)``."""
-    from e3nn import o3
+    from e3nn import o3  # optional heavy: e3nn
 
     return o3.spherical_harmonics(list(range(l_max + 1)), unit, normalize=False, normalization="component")

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from nnip.presets import Preset, resolve
+from nnip.runs import RunStore, is_final
 
 __all__ = ["ARCH_LABELS", "PAPER_ARCHS", "TOO_FEW", "arch_row", "archs_present", "cached_json", "comparison_table",
            "concat_studies", "estimates_long", "left_out_of", "notes_left_out", "preset_name", "project_root",
@@ -81,8 +82,7 @@ def run_study(spec: dict, preset: str | Preset, store, train_missing: bool = Tru
     and in ``curves.attrs["left_out"]`` (run id → reason), which :func:`notes_left_out` turns into a note under the
     figure's table.
     """
-    from nnip.runs import RunStore, is_final
-    from nnip.sweep import expand, run_configs
+    from nnip.sweep import expand, run_configs  # torch-free analysis: nnip.sweep imports torch
 
     preset = resolve(preset)
     root = store_path(store, preset)

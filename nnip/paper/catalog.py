@@ -12,12 +12,14 @@ import time
 from collections.abc import Callable
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from nnip.paper import (
     diverse, hyperparameters, main, materials, multi_epoch, symmetry, transformer, translation, tuning, vector_channels,
 )
 from nnip.paper._common import store_path
 from nnip.presets import Preset, resolve
+from nnip.runs import RunStore
 
 __all__ = ["STUDIES", "specs", "missing_runs", "train_all", "cpu_hours", "fig_cost"]
 
@@ -50,7 +52,7 @@ def specs(preset: str | Preset, names=None) -> list[tuple[str, dict]]:
 
 def missing_runs(preset: str | Preset, store="results", names=None) -> pd.DataFrame:
     """One row per run of the named studies that is not finished in the store: study, run id, arch, hparams."""
-    from nnip.sweep import missing
+    from nnip.sweep import missing  # torch-free analysis: nnip.sweep imports torch
 
     preset = resolve(preset)
     root = store_path(store, preset)
@@ -66,7 +68,7 @@ def train_all(preset: str | Preset, store="results", names=None, workers: int = 
     """Train every missing run of the named studies (``workers`` local processes); one summary row per study with
     its runs and the CPU-seconds its runs' training took (sum of the runs' ``wall_s``, set-up and evaluation
     included, as measured by the trainer)."""
-    from nnip.sweep import run_sweep
+    from nnip.sweep import run_sweep  # torch-free analysis: nnip.sweep imports torch
 
     preset = resolve(preset)
     root = store_path(store, preset)
@@ -92,8 +94,7 @@ def cpu_hours(preset: str | Preset, store="results", names=None) -> pd.DataFrame
     study (``names`` None), the finished runs in the store that no study reads — designs the pilots rejected, kept
     as evidence — get their own row, ``superseded (read by no study)``, because they were paid for too; the last row,
     ``all (distinct runs)``, counts every run once, those included."""
-    from nnip.runs import RunStore
-    from nnip.sweep import expand
+    from nnip.sweep import expand  # torch-free analysis: nnip.sweep imports torch
 
     preset = resolve(preset)
     rs = RunStore(store_path(store, preset))
@@ -123,8 +124,6 @@ def cpu_hours(preset: str | Preset, store="results", names=None) -> pd.DataFrame
 def fig_cost(table: pd.DataFrame, budget: float | None = 12.0):
     """Horizontal bars of :func:`cpu_hours` per study (run hours, with the training-only share darker) and the
     budget line; ``budget`` None hides it."""
-    from matplotlib.figure import Figure
-
     rows = table.iloc[::-1]
     fig = Figure(figsize=(6.5, 0.32 * len(rows) + 1.2), layout="constrained")
     ax = fig.add_subplot()

@@ -22,6 +22,7 @@ from nnip.paper._common import (
 from nnip.paper.main import main_spec
 from nnip.paper.published import APP_H
 from nnip.presets import Preset, resolve
+from nnip.runs import RunStore
 
 __all__ = ["M_VALUES", "parse_m_values", "tta_study", "data_limited_loss", "fig13"]
 
@@ -53,10 +54,9 @@ def tta_study(preset: str | Preset, store="results", train_missing: bool = True,
     ``checkpoint.pt`` (kept by the trainer, not committed). Returns ``(curves, tta)`` with ``tta`` one row per
     (run, M): ``run_id, params, M, val_loss, val_energy_mae, val_force_l2``.
     """
-    import torch
+    import torch  # torch-free analysis: lazy
 
-    from nnip.runs import RunStore
-    from nnip.train.evaluate import evaluate_run
+    from nnip.train.evaluate import evaluate_run  # torch-free analysis: lazy
 
     preset = resolve(preset)
 

@@ -34,7 +34,7 @@ def reference_hparams(preset: str | Preset, arch: str) -> dict:
     """Full hyper-parameters of the ≈ fixed-N model of Fig. 10/11: the preset's μP base rung (cpu: where η* was
     tuned), else the preset width ``ref_width`` (tiny), else the ladder entry at the model's μP base width, the
     ≈1M-parameter model of §3.3 (paper)."""
-    from nnip.models import build_model
+    from nnip.models import build_model  # torch-free analysis: nnip.models imports torch
 
     preset = resolve(preset)
 
@@ -61,9 +61,9 @@ def n_params(arch: str, items: tuple) -> int:
     only (e.g. a translation-invariant MPNN without a stress head); GemNet-OC, eSEN and EquiformerV2 have none. One
     way for every model and every hyper-parameter keeps N exactly what the trainer counts
     (:func:`nnip.models.count_parameters`)."""
-    import torch
+    import torch  # torch-free analysis: lazy
 
-    from nnip.models import build_model, count_parameters
+    from nnip.models import build_model, count_parameters  # torch-free analysis: lazy
 
     try:
         with torch.device("meta"):

@@ -34,6 +34,7 @@ from nnip.paper._common import (
 from nnip.paper.transformer import cached_zero_output_loss
 from nnip.paper.published import TRIKHA_LAWS, TRIKHA_LR, TRIKHA_TRANSFORMER_PLATEAU
 from nnip.presets import Preset, resolve
+from nnip.runs import RunStore
 
 __all__ = ["PAPER_LAWS", "TRANSFORMER_PLATEAU", "ARCHS", "materials_specs", "materials_study", "scaling_points",
            "zero_output_loss", "fit_laws", "figure"]
@@ -63,15 +64,15 @@ def _warmup_steps(warmup, preset, arch: str) -> int:
     trainer's own :func:`nnip.train.pipeline.total_steps` for the preset's training split, batch size and epochs)."""
     if isinstance(warmup, int) and not isinstance(warmup, bool):
         return warmup
-    from nnip.train.config import ScheduleSpec
-    from nnip.train.pipeline import total_steps
+    from nnip.train.config import ScheduleSpec  # torch-free analysis: nnip.train imports torch
+    from nnip.train.pipeline import total_steps  # torch-free analysis: lazy
 
     p = resolve(preset)
     spec = p.datasets.get(p.materials)
     if spec is not None:
         n = spec["n"]
     else:  # a path (the paper preset's $NNIP_OMAT24): count its structures
-        from nnip.data import read
+        from nnip.data import read  # lazy: readers load ase.db (only for a path)
 
         try:
             n = len(read(p.materials))
@@ -118,8 +119,6 @@ def materials_specs(preset: str | Preset, *, archs=ARCHS, fractions="preset", lr
 def materials_study(preset: str | Preset, store="results", train_missing: bool = True, **options) -> pd.DataFrame:
     """Run (or read) every run of :func:`materials_specs` (``options`` are its keywords); return their curves, one
     row per evaluation, with ``n_train`` (training structures of the run, D) added from the run summaries."""
-    from nnip.runs import RunStore
-
     preset = resolve(preset)
 
     frames = [run_study(spec, preset, store, train_missing) for spec in materials_specs(preset, **options)]

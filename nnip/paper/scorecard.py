@@ -19,6 +19,7 @@ import textwrap
 from collections.abc import Callable, Mapping
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from nnip import scaling
 from nnip.paper import (fits, group_averaging, main, materials, multi_epoch, pilot, symmetry, transformer, translation,
@@ -190,8 +191,6 @@ _COLOURS = {REPRODUCED: "#d9f2d9", NOT_REPRODUCED: "#f8d7d7", INCONCLUSIVE: "#ee
 def figure(card: pd.DataFrame):
     """The verdicts at a glance: one line per claim (its text up to the first colon, and its source), the verdict
     in a coloured box."""
-    from matplotlib.figure import Figure
-
     # drawn at about the page's width (7 in), so its text is not scaled down when the book shows it
     fig = Figure(figsize=(7.0, 0.46 * len(card) + 0.4), layout="constrained")
     ax = fig.add_subplot()

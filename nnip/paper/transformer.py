@@ -15,8 +15,8 @@ from nnip.figures import AXIS
 from nnip.paper._common import cached_json, comparison_table, concat_studies, notes_left_out, run_study, store_path
 from nnip.paper.energy_force import upward_fraction
 from nnip.paper.main import main_spec
-from nnip.train.evaluate import zero_output_loss
 from nnip.presets import Preset, resolve
+from nnip.runs import RunStore
 
 __all__ = ["TRANSFORMER_SPEC", "cached_zero_output_loss", "transformer_study", "fig16"]
 
@@ -29,7 +29,7 @@ figures.enable_notebook_display()
 def cached_zero_output_loss(curves: pd.DataFrame, preset: str | Preset, store="results") -> float:
     """:func:`nnip.train.evaluate.zero_output_loss` of the first run in ``curves`` (runs of one study share dataset,
     split and loss weights), cached in that run's ``zero_output.json``."""
-    from nnip.runs import RunStore
+    from nnip.train.evaluate import zero_output_loss  # torch-free analysis: nnip.train imports torch
 
     preset = resolve(preset)
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from scipy.stats import spearmanr
 
 from nnip import figures
 from nnip.paper import fits
@@ -43,8 +44,6 @@ def fig11(curves: pd.DataFrame, preset: str | Preset = "cpu") -> tuple[Figure, p
     """Fig. 11: EGNN learning curves L vs D per number of vector channels E (left) and the final loss vs E (right,
     log–log). Table: the direction (the paper: loss decreases as E grows), Spearman's ρ(E, L) and a descriptive
     power law L ∝ E^{-γ_E} with its held-out-largest-E backtest."""
-    from scipy.stats import spearmanr
-
     preset = resolve(preset)
 
     col = "model.hparams.vector_channels"

@@ -58,7 +58,7 @@ def __getattr__(name: str) -> Any:
     """``PAPER`` and ``paper_params`` from :mod:`nnip.paper.published`, imported on first use (``nnip.paper``
     draws figures; importing it here would make ``nnip.scaling`` import matplotlib and import itself)."""
     if name in _PUBLISHED:
-        from nnip.paper import published
+        from nnip.paper import published  # lazy: nnip.paper imports nnip.scaling (cycle)
 
         return getattr(published, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

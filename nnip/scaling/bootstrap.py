@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm.std import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
 from nnip.scaling._blas import single_threaded_blas
 from nnip.scaling._checks import fit_params, need_columns
@@ -75,8 +76,6 @@ def bootstrap(fit_fn: Callable[[pd.DataFrame], Any], data: pd.DataFrame, n: int 
     estimate = fit_fn(data)
     point = quantities(estimate)
     rng = np.random.default_rng(seed)
-    from tqdm.std import tqdm  # plain text bars: no ipywidgets needed in notebooks
-
     rows, n_failed = [], 0
     show = (n >= 200) if progress is None else progress
     with single_threaded_blas():

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from nnip.presets import Analysis
+from nnip.runs import RunStore
 from nnip.scaling._checks import need_columns
 from nnip.scaling.allocation import compute_optimal, fit_kappa
 from nnip.scaling.bootstrap import bootstrap
@@ -116,7 +117,7 @@ def plan(arch: str, budget_pflops: float, store: str | None = None, paper: bool 
     if not budget_pflops > 0:
         raise ValueError(f"budget_pflops: must be > 0, got {budget_pflops}")
     if paper:
-        from nnip.paper.published import PAPER, paper_key, paper_params  # lazy: nnip.paper draws figures
+        from nnip.paper.published import PAPER, paper_key, paper_params  # lazy: nnip.paper imports nnip.scaling
 
         key = paper_key(arch)
         co = compute_optimal(paper_params(key), PAPER[key]["kappa"], unit="pflops")
@@ -124,8 +125,6 @@ def plan(arch: str, budget_pflops: float, store: str | None = None, paper: bool 
                 "source": "paper (Table 7, Fig. 2 κ)", "N_opt": float(co.N_opt(budget_pflops)),
                 "D_opt": float(co.D_opt(budget_pflops)), "loss": float(co.loss(budget_pflops)), **co.as_dict(),
                 "ci": None, "fit": paper_params(key)}
-    from nnip.runs import RunStore  # lazy: runs.py pulls in the training stack
-
     if not Path(store).is_dir():
         raise ValueError(f"store: no run store at {store} (the directory does not exist)")
     rs = RunStore(store)

@@ -44,6 +44,6 @@ __all__ = [
 
 def train_cli(argv=None) -> int:
     """``nnip train CONFIG.yaml [--set key=value ...] [--store DIR]`` (see :mod:`nnip.train.__main__`)."""
-    from nnip.train.__main__ import main
+    from nnip.train.__main__ import main  # lazy: importing __main__ with the package makes python -m warn
 
     return main(argv)

@@ -13,7 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+
+from nnip.train.config import TrainConfig
+from nnip.train.trainer import train
 
 __all__ = ["main", "build_parser"]
 
@@ -31,9 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Entry point; returns the exit code (0 done or cache hit, 1 failed)."""
-    from nnip.train.config import TrainConfig
-    from nnip.train.trainer import train
-
     args = build_parser().parse_args(argv)
     cfg = TrainConfig.from_file(args.config)
     if args.overrides:
@@ -46,8 +47,6 @@ def main(argv=None) -> int:
         return 0
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     record = train(cfg, args.store)
-    import os
-
     if int(os.environ.get("RANK", "0")) == 0:
         keys = ("run_id", "status", "reason", "params", "steps", "atoms_seen", "flops", "hours", "best_val_loss")
         print(json.dumps({k: record.summary.get(k) for k in keys} | {"cached": record.cached, "dir": str(record.run_dir)}))

@@ -7,10 +7,13 @@ import datetime as _dt
 import platform
 import random
 import subprocess
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import torch
+
+import nnip
 
 __all__ = ["device_name", "code_version", "package_versions", "now", "rng_state", "set_rng_state",
            "seed_everything"]
@@ -29,8 +32,6 @@ def device_name(device: torch.device) -> str:
 
 
 def code_version() -> str:
-    import nnip
-
     root = Path(nnip.__file__).resolve().parent.parent
     with contextlib.suppress(Exception):
         out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=root, capture_output=True, text=True,
@@ -41,8 +42,6 @@ def code_version() -> str:
 
 
 def package_versions() -> dict:
-    from importlib import metadata
-
     out = {}
     for pkg in ("nnip", "torch", "e3nn", "ase", "numpy", "schedulefree", "vesin"):
         try:

@@ -47,8 +47,11 @@ from typing import Iterable
 
 import numpy as np
 import torch
+from scipy.optimize import nnls
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, flop_registry, sdpa_backward_flop_count, sdpa_flop_count
+
+from nnip.models import count_parameters
 
 __all__ = ["FlopCount", "count_flops", "StepFlopModel", "forward_flops_per_atom", "kappa", "batch_features"]
 
@@ -230,8 +233,6 @@ class StepFlopModel:
         self._coef = None
 
     def _fit(self) -> np.ndarray:
-        from scipy.optimize import nnls
-
         X = np.stack([p[0] for p in self.points])
         y = np.array([p[1] for p in self.points])
         scale = np.abs(X).max(0)
@@ -289,6 +290,4 @@ def forward_flops_per_atom(model, batches: Iterable) -> float:
 def kappa(model, batches: Iterable) -> float:
     """κ of eq. (3): forward FLOPs per parameter per atom, ``forward_flops_per_atom / N`` (paper, Fig. 2: MPNN 2.33,
     MC-EGNN 28.09, GemNet-OC 35.18, eSEN 74.36 on OMol25 graphs)."""
-    from nnip.models import count_parameters
-
     return forward_flops_per_atom(model, batches) / count_parameters(model)

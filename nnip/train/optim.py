@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 
+import schedulefree
 import torch
 from torch import nn
 
@@ -98,8 +99,6 @@ def build_optimizer(model: nn.Module, spec, *, total_steps: int):
     """``(optimizer, scheduler | None)`` from an :class:`nnip.train.config.OptimSpec`."""
     groups = param_groups(model, spec.lr, weight_decay=spec.weight_decay, mup=spec.mup, base_width=spec.base_width)
     if spec.name == "schedulefree_adamw":
-        import schedulefree
-
         opt = schedulefree.AdamWScheduleFree(
             groups, lr=spec.lr, betas=tuple(spec.betas), eps=spec.eps, weight_decay=spec.weight_decay,
             warmup_steps=spec.warmup_steps,

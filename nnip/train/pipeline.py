@@ -11,6 +11,7 @@ rank collates a contiguous shard of every *global* batch, so the global batch eq
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass
@@ -183,9 +184,6 @@ def _worker_init(_worker_id: int) -> None:
     Uses the dataset's ``reopen()`` if it has one; otherwise closes the inherited ``aselmdb`` environments so the
     backend reopens them lazily in this process (it checks the pid).
     """
-    import contextlib
-    import os
-
     info = torch.utils.data.get_worker_info()
     structures = info.dataset.structures
     base = getattr(structures, "data", structures)

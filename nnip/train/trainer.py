@@ -37,6 +37,7 @@ import time
 
 import numpy as np
 import torch
+from tqdm.std import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
 from nnip.data.references import Normalizer
 from nnip.models import build_model_from_spec, count_parameters
@@ -311,8 +312,6 @@ class _Run:
         wall_offset = c["wall_s"]  # + time since this process started (setup included)
         progress = None
         if rt.progress and ctx.is_main:
-            from tqdm.std import tqdm  # plain text bars: no ipywidgets needed in notebooks
-
             progress = tqdm(total=self.total_steps, initial=c["step"], desc=self.run_id, unit="step")
         reason = None
         try:
