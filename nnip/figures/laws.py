@@ -16,6 +16,14 @@ from nnip import scaling
 from nnip.figures._style import law_of, style_loss_axes, tidy_log_axes
 
 
+def _n_limits(ax_n: Any, law: Any, n_grid: np.ndarray, d_max: float, alpha: str) -> None:
+    """The L-vs-N panel's lines of an eq. (5) fit: ``L(N, D_max)`` (red) and ``A N^{-α}`` (dashed)."""
+    ax_n.plot(n_grid, law.predict(n_grid, np.full_like(n_grid, d_max)), "-", color="C3", lw=1,
+              label=f"L(N, D = {d_max:.3g})")
+    ax_n.plot(n_grid, law.A * n_grid ** (-law.alpha), "k--", lw=1,
+              label=rf"$A\,N^{{-\alpha}}$, {alpha} = {law.alpha:.3f}")
+
+
 def plot_sum_power_law(fit: scaling.SumPowerLaw | scaling.Bootstrap, data: pd.DataFrame | None = None,
                        N: str = "params", D: str = "atoms_seen", L: str = "val_loss") -> Figure:
     """Fig. 5: the eq. (5) fit. Left: L vs D, one colour per model size N, fitted ``L(N_i, D)`` and the
@@ -39,11 +47,7 @@ def plot_sum_power_law(fit: scaling.SumPowerLaw | scaling.Bootstrap, data: pd.Da
     n_grid = np.geomspace(sizes.min(), sizes.max(), 100)
     ax_n.scatter(final[N], final[L], c=colors[np.searchsorted(sizes, final[N])], s=18, zorder=3,
                  label="largest D of each N")
-    d_max = float(data[D].max())
-    ax_n.plot(n_grid, law.predict(n_grid, np.full_like(n_grid, d_max)), "-", color="C3", lw=1,
-              label=f"L(N, D = {d_max:.3g})")
-    ax_n.plot(n_grid, law.A * n_grid ** (-law.alpha), "k--", lw=1,
-              label=rf"$A\,N^{{-\alpha}}$, $\alpha$ = {law.alpha:.3f}")
+    _n_limits(ax_n, law, n_grid, float(data[D].max()), r"$\alpha$")
     for ax, xl in ((ax_d, "training atoms D"), (ax_n, "parameters N")):
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -78,11 +82,7 @@ def plot_sum_power_law_panels(fit: Any, data: pd.DataFrame | None, ax_d: Any, ax
             ax_d.plot(d_grid, law.B * d_grid ** (-law.beta), "k--", lw=1,
                       label=rf"$B\,D^{{-\beta}}$, β = {law.beta:.3f}")
             n_grid = np.geomspace(sizes.min(), sizes.max(), 100) if sizes.size > 1 else sizes.astype(float)
-            d_max = float(data[D].max())
-            ax_n.plot(n_grid, law.predict(n_grid, np.full_like(n_grid, d_max)), "-", color="C3", lw=1,
-                      label=f"L(N, D = {d_max:.3g})")
-            ax_n.plot(n_grid, law.A * n_grid ** (-law.alpha), "k--", lw=1,
-                      label=rf"$A\,N^{{-\alpha}}$, α = {law.alpha:.3f}")
+            _n_limits(ax_n, law, n_grid, float(data[D].max()), "α")
     for ax, xl in ((ax_d, "training atoms D"), (ax_n, "parameters N")):
         style_loss_axes(ax, xl, legend_size="xx-small")
         if note:
