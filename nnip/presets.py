@@ -39,6 +39,8 @@ class ArchScale:
     base_rung: int | None = None
     #: why ``lr``/``warmup_steps`` differ from the η* sweep's optimum, when they do (shown on the tuning page)
     lr_reason: str = ""
+    #: gradient-norm clipping of every study's runs (``optim.grad_clip``) except the η* sweep's; None: none
+    grad_clip: float | None = None
 
 
 @dataclass(frozen=True)
@@ -188,8 +190,10 @@ _CPU_ARCHS = {
                              "through the whole stream without a spike (pilot: final 0.233)"),
     "gemnet_oc": _scale([{"hidden_dim": w} for w in (8, 12, 16, 24, 32, 48, 64, 96)], batch_size=16,
                         extra={**_GEMNET_SMALL, "num_layers": 2}, base_width=32, base_rung=4,
-                        lr=1e-2, warmup_steps=0),  # the sweep's best: 0.172 (3e-2 + 200 warmup: 0.173; 3e-3: 0.215;
-    # 1e-1 with warmup diverged). Unlike the other three, GemNet-OC's optimum is 1e-2 and warmup does not help.
+                        lr=1e-2, warmup_steps=0,  # the sweep's best: 0.172 (3e-2 + 200 warmup: 0.173; 3e-3: 0.215;
+                        # 1e-1 with warmup diverged). Unlike the other three, GemNet-OC's optimum is 1e-2 without warmup.
+                        grad_clip=10.0),  # fairchem's GemNet-OC recipe (clip_grad_norm: 10): unclipped, the w = 8
+    # main run spiked twice (final 1.12, best 0.25); clipped it trained cleanly to 0.173 (pilot, book/reproduce.md)
     # eSEN C = 3..64 (13.3k-462k): the first ladder (C = 1..32) failed the pilot — C = 1 never left the zero-force
     # plateau (val loss 1.87 after the whole stream) and C = 2 left it only after ~1,000 steps, so the loss-compute
     # frontier began with a cliff (backtest error 27 %); C = 3 leaves it within ~100 steps (measured), C = 6 and 64

@@ -157,7 +157,8 @@ def _overrides(batch_size, lr, scale: ArchScale | None) -> dict:
     """Per-model TrainConfig keys: batch size and lr (the entry's, else the preset's), μP base width, warmup."""
     over = {"train.batch_size": batch_size, "optim.lr": lr,
             "optim.base_width": scale.base_width if scale else None,
-            "optim.warmup_steps": (scale.warmup_steps or None) if scale else None}
+            "optim.warmup_steps": (scale.warmup_steps or None) if scale else None,
+            "optim.grad_clip": scale.grad_clip if scale else None}
     return {k: v for k, v in over.items() if v is not None}
 
 

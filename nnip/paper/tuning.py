@@ -25,7 +25,7 @@ from nnip.presets import Preset, resolve
 
 __all__ = ["tuning_spec", "tuning_study", "optimum", "fig_tuning"]
 
-_LR, _WARMUP = "optim.lr", "optim.warmup_steps"
+_LR, _WARMUP, _CLIP = "optim.lr", "optim.warmup_steps", "optim.grad_clip"
 
 
 def base_hparams(preset: str | Preset, arch: str) -> dict:
@@ -44,7 +44,8 @@ def tuning_spec(preset: str | Preset, archs="all") -> dict:
     return {"name": "tuning-lr-warmup", "dataset": "molecules", "fractions": [t.fraction],
             "base": {"eval.log_points": t.log_points},
             "models": [{"name": a, "hparams": [base_hparams(preset, a)]} for a in select_archs(archs)],
-            "grid": {_LR: list(t.lrs), _WARMUP: list(t.warmups)}, "tags": ["tuning"]}
+            # measured without gradient clipping, also for an arch whose other studies clip (ArchScale.grad_clip)
+            "grid": {_LR: list(t.lrs), _WARMUP: list(t.warmups), _CLIP: [None]}, "tags": ["tuning"]}
 
 
 def tuning_study(preset: str | Preset, store="results", train_missing: bool = True, archs="all") -> pd.DataFrame:

@@ -114,3 +114,15 @@ def test_a_preset_that_departs_from_the_sweep_says_why():
     _, table = tuning.fig_tuning(curves, preset=custom)
     row = table[table["quantity"].str.startswith(tuning.ARCH_LABELS["esen"])].iloc[0]
     assert "DIFFERS from the sweep's optimum: " + reason in row["note"]
+
+
+def test_grad_clip_reaches_every_study_but_the_tuning_sweep():
+    """ArchScale.grad_clip (GemNet-OC at cpu) is in the main study's configs; the η* sweep stays unclipped."""
+    from nnip.paper import main
+
+    p = presets.get("cpu")
+    assert p.archs["gemnet_oc"].grad_clip == 10.0 and p.archs["mpnn"].grad_clip is None
+    gem = expand(main.main_spec("gemnet_oc"), "cpu")
+    assert gem and all(c.optim.grad_clip == 10.0 for c in gem)
+    assert all(c.optim.grad_clip is None for c in expand(main.main_spec("mpnn"), "cpu"))
+    assert all(c.optim.grad_clip is None for c in expand(tuning.tuning_spec("cpu", "gemnet_oc"), "cpu"))
