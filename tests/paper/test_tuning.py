@@ -121,7 +121,7 @@ def test_grad_clip_reaches_every_study_but_the_tuning_sweep():
     from nnip.paper import main
 
     p = presets.get("cpu")
-    assert p.archs["gemnet_oc"].grad_clip == 10.0 and p.archs["mpnn"].grad_clip is None
+    assert p.archs["gemnet_oc"].grad_clip == p.archs["egnn"].grad_clip == 10.0 and p.archs["mpnn"].grad_clip is None
     gem = expand(main.main_spec("gemnet_oc"), "cpu")
     assert gem and all(c.optim.grad_clip == 10.0 for c in gem)
     assert all(c.optim.grad_clip is None for c in expand(main.main_spec("mpnn"), "cpu"))
