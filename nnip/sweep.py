@@ -154,7 +154,8 @@ def _preset_keys(preset: Preset | None, spec: SweepSpec) -> dict:
 
 
 def _overrides(batch_size, lr, scale: ArchScale | None) -> dict:
-    """Per-model TrainConfig keys: batch size and lr (the entry's, else the preset's), μP base width, warmup."""
+    """Per-model TrainConfig keys: batch size and lr (the entry's, else the preset's), μP base width, warmup and
+    gradient clipping (``ArchScale.grad_clip``)."""
     over = {"train.batch_size": batch_size, "optim.lr": lr,
             "optim.base_width": scale.base_width if scale else None,
             "optim.warmup_steps": (scale.warmup_steps or None) if scale else None,
