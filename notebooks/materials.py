@@ -33,7 +33,7 @@ from nnip.paper import materials
 
 curves = materials.materials_study(preset, store, train_missing, fractions=fractions, lr=lr, warmup=warmup,
                                    min_lr_ratio=min_lr_ratio, patience=patience, amp=amp, threads=threads)
-zero_loss = materials.zero_output_loss(curves, preset, store)
+zero_loss = materials.zero_output_loss(curves, preset, store, train_missing)
 
 # %%
 fig, table = materials.figure(curves, zero_loss)

@@ -72,12 +72,17 @@ def select_archs(arch: str | list | tuple, available=PAPER_ARCHS) -> list[str]:
     return names
 
 
+#: how many missing runs :func:`run_study` names in its error (all are counted)
+MISSING_NAMED = 8
+
+
 def run_study(spec: dict, preset: str | Preset, store, train_missing: bool = True, *, workers: int = 1
               ) -> pd.DataFrame:
     """Run (or read) every run of ``spec`` at ``preset`` scale; return their curves (``RunStore.curves`` rows).
 
     The spec is expanded once (:func:`nnip.sweep.expand`); runs already finished in the store are cache hits. With
-    ``train_missing=False`` a missing run is an error that names how many are missing and where. Runs left out —
+    ``train_missing=False`` a missing run is an error that names the missing runs (id, model, hyper-parameters;
+    the first :data:`MISSING_NAMED`), how many there are and where. Runs left out —
     failed (e.g. diverged, even at step 1), or without a single evaluation — are named with their reason in a warning
     and in ``curves.attrs["left_out"]`` (run id → reason), which :func:`notes_left_out` turns into a note under the
     figure's table.
@@ -91,8 +96,12 @@ def run_study(spec: dict, preset: str | Preset, store, train_missing: bool = Tru
     todo = [c for c in configs if not is_final(rs.read_summary(c.run_id()))]
     if todo and not train_missing:
         raise RuntimeError(
-            f"{len(todo)} run(s) of study {spec.get('name')!r} are missing from {root}; "
-            "run the notebook with train_missing=True (or `nnip sweep`) to train them"
+            f"{len(todo)} run(s) of study {spec.get('name')!r} are missing from {root}: "
+            + "; ".join(f"{c.run_id()} ({c.model.name} {dict(c.model.hparams)}, fraction {c.data.fraction:g})"
+                        for c in todo[:MISSING_NAMED])
+            + (f"; and {len(todo) - MISSING_NAMED} more" if len(todo) > MISSING_NAMED else "")
+            + ". Run the notebook with train_missing=True (or `nnip sweep`, or `python -m nnip.book --train`) "
+            "to train them"
         )
     if todo:
         run_configs(configs, rs, name=spec.get("name", "sweep"), grid_keys=list(spec.get("grid") or {}),
@@ -244,12 +253,17 @@ def comparison_table(rows: list[dict]) -> pd.DataFrame:
     return table
 
 
-def cached_json(store, run_id: str, name: str, key: str, compute) -> dict:
+def cached_json(store, run_id: str, name: str, key: str, compute, *, compute_missing: bool = True) -> dict:
     """``<run>/<name>`` JSON of a :class:`nnip.runs.RunStore`: ``{key: result}``; computes and writes a missing key
     (evaluations that need a checkpoint or the dataset, kept beside the run's curve so that a book rebuilt from a
-    committed store needs neither)."""
+    committed store needs neither). With ``compute_missing=False`` (a book built from the committed store, which
+    trains nothing and generates no data) a missing key is an error naming the file and the key."""
     doc = store.read_json(run_id, name) or {}
     if key not in doc:
+        if not compute_missing:
+            raise RuntimeError(
+                f"run {run_id}: {name} has no cached result {key!r}; computing it "
+                "needs the run's checkpoint and the dataset: run the notebook with train_missing=True where they are")
         doc[key] = compute()
         store.write_json(run_id, name, doc)
     return doc[key]

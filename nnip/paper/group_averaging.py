@@ -51,7 +51,8 @@ def tta_study(preset: str | Preset, store="results", train_missing: bool = True,
     4 at ``tiny``; or ``"1,2,4"``) and without (M = 0, which equals the curve's last evaluation).
 
     Each result is cached in the run's ``tta.json`` (key ``M=<m>,seed=<seed>``); computing one needs the run's
-    ``checkpoint.pt`` (kept by the trainer, not committed). Returns ``(curves, tta)`` with ``tta`` one row per
+    ``checkpoint.pt`` (kept by the trainer, not committed) and the dataset, so with ``train_missing=False`` a result
+    missing from ``tta.json`` is an error, never a computation. Returns ``(curves, tta)`` with ``tta`` one row per
     (run, M): ``run_id, params, M, val_loss, val_energy_mae, val_force_l2``.
     """
     import torch  # torch-free analysis: lazy
@@ -74,7 +75,8 @@ def tta_study(preset: str | Preset, store="results", train_missing: bool = True,
                         "checkpoints are not committed: re-train the run (delete its directory, train_missing=True)")
                 return evaluate_run(rs.run_dir(run_id), tta_m=m, seed=seed, device=device)
 
-            res = cached_json(rs, run_id, "tta.json", f"M={m},seed={seed}", compute)
+            res = cached_json(rs, run_id, "tta.json", f"M={m},seed={seed}", compute,
+                              compute_missing=train_missing)
             rows.append({"run_id": run_id, "params": int(params), "M": m,
                          **{k: res[k] for k in ("val_loss", "val_energy_mae", "val_force_l2") if k in res}})
     return curves, pd.DataFrame(rows)

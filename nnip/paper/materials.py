@@ -128,11 +128,13 @@ def materials_study(preset: str | Preset, store="results", train_missing: bool =
     return curves.assign(n_train=curves["run_id"].map(n_train))
 
 
-def zero_output_loss(curves: pd.DataFrame, preset: str | Preset, store="results") -> float:
+def zero_output_loss(curves: pd.DataFrame, preset: str | Preset, store="results", train_missing: bool = True
+                     ) -> float:
     """The loss of the all-zero predictor (mean energy, zero forces and stress) on the materials validation split
-    (:func:`nnip.train.evaluate.zero_output_loss`): where Trikha et al.'s transformers plateau."""
+    (:func:`nnip.train.evaluate.zero_output_loss`): where Trikha et al.'s transformers plateau. Cached in the store;
+    with ``train_missing=False`` a missing cache is an error (it would need the dataset)."""
     preset = resolve(preset)
-    return cached_zero_output_loss(curves, preset, store)
+    return cached_zero_output_loss(curves, preset, store, train_missing)
 
 
 def scaling_points(curves: pd.DataFrame) -> pd.DataFrame:

@@ -26,9 +26,11 @@ TRANSFORMER_SPEC = {"name": "fig16-transformer", "dataset": "molecules", "archs"
 figures.enable_notebook_display()
 
 
-def cached_zero_output_loss(curves: pd.DataFrame, preset: str | Preset, store="results") -> float:
+def cached_zero_output_loss(curves: pd.DataFrame, preset: str | Preset, store="results",
+                            train_missing: bool = True) -> float:
     """:func:`nnip.train.evaluate.zero_output_loss` of the first run in ``curves`` (runs of one study share dataset,
-    split and loss weights), cached in that run's ``zero_output.json``."""
+    split and loss weights), cached in that run's ``zero_output.json``; computing it needs the dataset, so with
+    ``train_missing=False`` a missing cache is an error."""
     from nnip.train.evaluate import zero_output_loss  # torch-free analysis: nnip.train imports torch
 
     preset = resolve(preset)
@@ -36,7 +38,8 @@ def cached_zero_output_loss(curves: pd.DataFrame, preset: str | Preset, store="r
     rs = RunStore(store_path(store, preset))
     run_id = str(curves["run_id"].iloc[0])
     return float(cached_json(rs, run_id, "zero_output.json", "zeros",
-                             lambda: zero_output_loss(rs.run_dir(run_id)))["val_loss"])
+                             lambda: zero_output_loss(rs.run_dir(run_id)),
+                             compute_missing=train_missing)["val_loss"])
 
 
 def transformer_study(preset: str | Preset, store="results", train_missing: bool = True) -> tuple[pd.DataFrame, float]:
@@ -47,7 +50,7 @@ def transformer_study(preset: str | Preset, store="results", train_missing: bool
     tr = run_study(TRANSFORMER_SPEC, preset, store, train_missing)
     mp = run_study(main_spec("mpnn"), preset, store, train_missing)
     curves = concat_studies([tr, mp], ignore_index=True)
-    return curves, cached_zero_output_loss(tr, preset, store)
+    return curves, cached_zero_output_loss(tr, preset, store, train_missing)
 
 
 def _late_gain(run: pd.DataFrame, x: str = "atoms_seen") -> float:

@@ -79,6 +79,24 @@ def test_cached_evaluation_is_computed_once(tmp_path):
     assert json.loads((tmp_path / "runs" / "abc" / "tta.json").read_text()) == {"M=4,seed=0": {"val_loss": 1.5}}
 
 
+def test_a_book_from_the_committed_store_never_computes_a_missing_cache(tmp_path):
+    """``compute_missing=False`` (``train_missing=False``: the book from the committed store) reads the cache and
+    names the run, the file and the key when it is missing, without calling the evaluation (which needs the
+    checkpoint and would generate the dataset)."""
+    from nnip.runs import RunStore
+
+    rs = RunStore(tmp_path)
+
+    def compute():
+        raise AssertionError("must not compute")
+
+    with pytest.raises(RuntimeError, match=r"run abc: tta\.json has no cached result 'M=4,seed=0'"):
+        cached_json(rs, "abc", "tta.json", "M=4,seed=0", compute, compute_missing=False)
+    assert not (tmp_path / "runs" / "abc" / "tta.json").exists()
+    rs.write_json("abc", "tta.json", {"M=4,seed=0": {"val_loss": 1.5}})
+    assert cached_json(rs, "abc", "tta.json", "M=4,seed=0", compute, compute_missing=False) == {"val_loss": 1.5}
+
+
 # --- Fig. 13 ---------------------------------------------------------------------------------------------------------
 def _tta(params, L_D, A, alpha, ga_factor=0.9, ms=(1, 2, 4, 8)):
     rows = []

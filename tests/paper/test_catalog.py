@@ -80,3 +80,21 @@ def test_studies_take_a_preset_or_its_name():
     by_name = [(n, [c.run_id() for c in expand(s, "tiny")]) for n, s in catalog.specs("tiny")]
     typed = get("tiny")
     assert [(n, [c.run_id() for c in expand(s, typed)]) for n, s in catalog.specs(typed)] == by_name
+
+
+def test_a_study_read_from_the_store_names_its_missing_runs(tmp_path):
+    """``train_missing=False`` (the book from the committed store): one error that names the missing runs (id, model,
+    hyper-parameters) and trains nothing."""
+    from nnip.paper._common import MISSING_NAMED, run_study
+
+    spec = dict(catalog.specs("tiny", ["main"])[0][1])
+    ids = [c.run_id() for c in expand(spec, "tiny")]
+    with pytest.raises(RuntimeError) as err:
+        run_study(spec, "tiny", tmp_path, train_missing=False)
+    msg = str(err.value)
+    assert msg.startswith(f"{len(ids)} run(s) of study ")
+    named = [r for r in ids if r in msg]
+    assert len(named) == min(len(ids), MISSING_NAMED)
+    if len(ids) > MISSING_NAMED:
+        assert f"and {len(ids) - MISSING_NAMED} more" in msg
+    assert not any((tmp_path / "tiny" / "runs").glob("*/summary.json"))
