@@ -16,7 +16,8 @@ papermill, passing ``preset``, ``store="results"`` (resolved against the project
 page) and ``train_missing``, and Fig. 1's image copied to ``book/executed/fig1.png`` for the intro page
 (:func:`intro_figure`); (4) ``jupyter-book build . -W``: ``_build/html/index.html``.
 
-``--only-data`` stops after step 1; ``--notebooks fig5,table1`` executes a subset.
+``--only-data`` stops after step 1; ``--notebooks fig5,table1`` executes a subset; ``--jobs N`` (default 2) executes
+N notebooks at once in step 3 when nothing is trained.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from matplotlib.figure import Figure
@@ -51,26 +53,33 @@ def build_datasets(preset: str) -> list[Path]:
     return paths
 
 
-def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir: Path,
-                      train_missing: bool = True) -> list[Path]:
+def _execute(nb: Path, out: Path, preset: str, store: str, train_missing: bool) -> Path:
     import papermill  # optional: papermill (the book extra)
 
+    print(f"== executing {nb.name} (preset={preset})", flush=True)
+    papermill.execute_notebook(
+        str(nb), str(out), parameters={"preset": preset, "store": store, "train_missing": train_missing},
+        cwd=str(ROOT / "notebooks"),
+        progress_bar=False, kernel_name="python3",
+    )
+    show_only_injected_parameters(out)
+    return out
+
+
+def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir: Path,
+                      train_missing: bool = True, jobs: int = 1) -> list[Path]:
+    """Execute the notebooks (``names``, default all) into ``out_dir`` with papermill; ``jobs`` kernels at a time
+    when nothing may be trained or cached (``train_missing=False``: notebooks only read the store), one at a time
+    otherwise (two notebooks could train the same missing run, or write the same cache, at once)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
     if names:
         notebooks = [nb for nb in notebooks if nb.stem in names]
-    done = []
-    for nb in notebooks:
-        out = out_dir / nb.name
-        print(f"== executing {nb.name} (preset={preset})", flush=True)
-        papermill.execute_notebook(
-            str(nb), str(out), parameters={"preset": preset, "store": store, "train_missing": train_missing},
-            cwd=str(ROOT / "notebooks"),
-            progress_bar=False, kernel_name="python3",
-        )
-        show_only_injected_parameters(out)
-        done.append(out)
-    return done
+    args = [(nb, out_dir / nb.name, preset, store, train_missing) for nb in notebooks]
+    if jobs <= 1 or train_missing or len(args) <= 1:
+        return [_execute(*a) for a in args]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(_execute, *zip(*args)))
 
 
 def show_only_injected_parameters(path: Path) -> None:
@@ -132,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--missing", action="store_true", help="list the runs missing from the store and exit")
     parser.add_argument("--only-data", action="store_true", help="only build the datasets and print statistics")
     parser.add_argument("--notebooks", default=None, help="comma-separated notebook names (default: all)")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="notebooks executed at once when nothing is trained (default 2; --train and tiny: 1)")
     args = parser.parse_args(argv)
     train = args.train or args.preset == "tiny"
     if args.missing:
@@ -149,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(train_all(args.preset, args.store, workers=args.workers).to_string(index=False), flush=True)
     names = args.notebooks.split(",") if args.notebooks else None
-    execute_notebooks(args.preset, args.store, names, ROOT / "book" / "executed", train_missing=train)
+    execute_notebooks(args.preset, args.store, names, ROOT / "book" / "executed", train_missing=train,
+                      jobs=args.jobs)
     intro_figure(ROOT / "book" / "executed")
     index = build_book()
     print(f"\nbook: {index}")
