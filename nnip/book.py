@@ -84,17 +84,28 @@ def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir:
 
 def show_only_injected_parameters(path: Path) -> None:
     """Tag the notebook's own ``parameters`` cell ``remove-cell`` when papermill injected the values it ran with:
-    the page then shows one parameters cell, the true one (jupyter-book drops ``remove-cell`` cells)."""
+    the page then shows one parameters cell, the true one (jupyter-book drops ``remove-cell`` cells); papermill's
+    recorded paths become relative (:func:`_relative_papermill_paths`)."""
     import nbformat  # optional: nbformat (the book extra)
 
     nb = nbformat.read(str(path), as_version=4)
+    _relative_papermill_paths(nb)
     tags = [set(c.get("metadata", {}).get("tags", [])) for c in nb.cells]
-    if not any("injected-parameters" in t for t in tags):
-        return
-    for cell, t in zip(nb.cells, tags):
-        if "parameters" in t and "remove-cell" not in t:
-            cell.setdefault("metadata", {})["tags"] = [*cell["metadata"].get("tags", []), "remove-cell"]
+    if any("injected-parameters" in t for t in tags):
+        for cell, t in zip(nb.cells, tags):
+            if "parameters" in t and "remove-cell" not in t:
+                cell.setdefault("metadata", {})["tags"] = [*cell["metadata"].get("tags", []), "remove-cell"]
     nbformat.write(nb, str(path))
+
+
+def _relative_papermill_paths(nb) -> None:
+    """papermill records the notebook's input and output paths in its metadata, absolute; the book ships the
+    executed notebook (its download button), so they become relative to the project root."""
+    meta = nb.get("metadata", {}).get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if meta.get(key):
+            p = Path(meta[key])
+            meta[key] = str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else p.name
 
 
 #: our Fig. 1, the intro page's first picture (book/intro.md shows ``executed/fig1.png``)

@@ -88,3 +88,12 @@ def test_every_figure_present_and_non_blank(built_book, doms):
             assert img.size > 100 and img.std() > 2.0, f"{page.name}: blank figure {src}"
             n_images += 1
     assert n_images >= len(executed)
+
+
+def test_no_page_shows_a_machine_path(built_book, doms):
+    """A rendered page never shows where the book was built (project root, home, the interpreter's prefix): e.g. an
+    injected ``store`` parameter or a warning's source line would."""
+    machine = {str(ROOT), str(Path.home()) + "/", sys.prefix}
+    for page, dom in doms.items():
+        for path in machine:
+            assert path not in dom, f"{page.relative_to(built_book)} shows the machine path {path}"

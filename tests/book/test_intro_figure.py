@@ -75,3 +75,20 @@ def test_only_the_injected_parameters_cell_is_shown(tmp_path):
     assert tags == [["parameters", "remove-cell"], ["injected-parameters"], []]
     show_only_injected_parameters(path)  # idempotent
     assert [c.metadata.get("tags", []) for c in nbformat.read(str(path), as_version=4).cells] == tags
+
+
+def test_papermill_paths_in_the_shipped_notebook_are_relative(tmp_path):
+    """The executed notebook is downloadable from its page: papermill's absolute input/output paths become relative
+    to the project root (or the bare file name outside it)."""
+    import nbformat
+
+    from nnip.book import ROOT, show_only_injected_parameters
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["papermill"] = {"input_path": str(ROOT / "notebooks" / "fig1.ipynb"),
+                                "output_path": str(tmp_path / "fig1.ipynb"), "parameters": {"preset": "cpu"}}
+    path = tmp_path / "fig1.ipynb"
+    nbformat.write(nb, str(path))
+    show_only_injected_parameters(path)
+    meta = nbformat.read(str(path), as_version=4).metadata["papermill"]
+    assert meta["input_path"] == "notebooks/fig1.ipynb" and meta["output_path"] == "fig1.ipynb"
