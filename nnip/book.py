@@ -1,7 +1,8 @@
 """``make book``: execute every notebook with papermill against a run store, build the jupyter-book.
 
 ``python -m nnip.book --preset cpu`` (what ``make book`` runs) renders the book **from the committed run store**
-``results/<preset>/``: it trains nothing and generates no data. Every notebook runs with ``train_missing=False``, so
+``results/<preset>/``: it trains nothing and generates no data (its notebooks run with
+``NNIP_NO_DATA_GENERATION=1``, so a page that would need a dataset fails and names it). Every notebook runs with ``train_missing=False``, so
 a run missing from the store is an error naming it (``python -m nnip.book --missing`` lists them all), never a silent
 training job.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -34,7 +36,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from nnip.data.registry import dataset_stats, ensure_dataset
+from nnip.data.registry import NO_GENERATION, dataset_stats, ensure_dataset
 from nnip.presets import get
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(train_all(args.preset, args.store, workers=args.workers).to_string(index=False), flush=True)
     names = args.notebooks.split(",") if args.notebooks else None
+    if not train:  # the book from the committed store: a page that would generate a dataset is an error
+        os.environ[NO_GENERATION] = "1"
     execute_notebooks(args.preset, args.store, names, ROOT / "book" / "executed", train_missing=train,
                       jobs=args.jobs)
     intro_figure(ROOT / "book" / "executed")

@@ -273,6 +273,11 @@ def _file_lock(path: Path) -> Iterator[None]:
         yield
 
 
+#: environment variable: "1" makes :func:`ensure_dataset` an error instead of generating a missing dataset
+#: (``python -m nnip.book`` sets it for its notebooks when it trains nothing: the book from the committed store)
+NO_GENERATION = "NNIP_NO_DATA_GENERATION"
+
+
 def ensure_dataset(
     name: str,
     n: int | None = None,
@@ -283,13 +288,19 @@ def ensure_dataset(
 ) -> Path:
     """Path of the cached dataset ``name`` (``n`` structures, or a standard ``size``), generating it if missing.
 
-    Generation is local and offline. Concurrent callers are safe: the file is written to a temporary sibling
+    Generation is local and offline; with the environment variable :data:`NO_GENERATION` set to ``"1"`` a missing
+    dataset is an error instead. Concurrent callers are safe: the file is written to a temporary sibling
     and renamed into place, and a lock file makes a second caller wait for the first instead of repeating it.
     """
     n = _resolve_n(name, n, size)
     path = dataset_path(name, n, seed)
     if path.exists():
         return path
+    if os.environ.get(NO_GENERATION) == "1":
+        raise RuntimeError(
+            f"dataset {name!r} ({n} structures, seed {seed}) is not in the cache ({path}) and {NO_GENERATION}=1 forbids "
+            "generating it: a book rendered from the committed run store must need no data (this is a bug in the "
+            "page that asked for it); `python -m nnip.book --train` or `--only-data` generates datasets")
     with _file_lock(path.with_name(path.name + ".genlock")):
         if not path.exists():
             write_dataset(name, n, path, seed=seed, workers=workers, progress=progress)

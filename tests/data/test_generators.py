@@ -235,6 +235,19 @@ def test_cache_path_honours_nnip_cache(tmp_path, monkeypatch):
     assert registry.cache_dir() == registry.Path.home() / ".cache" / "nnip"
 
 
+def test_no_generation_makes_a_missing_dataset_an_error(tmp_path, monkeypatch):
+    """``NNIP_NO_DATA_GENERATION=1`` (the book from the committed store): a cached dataset is still returned, a missing
+    one is an error naming it, and nothing is generated."""
+    monkeypatch.setenv("NNIP_CACHE", str(tmp_path / "cache"))
+    made = registry.ensure_dataset("emt-alloys", n=16, workers=1, progress=False)
+    monkeypatch.setenv(registry.NO_GENERATION, "1")
+    monkeypatch.setattr(registry, "write_dataset", lambda *a, **k: pytest.fail("generated a dataset"))
+    assert registry.ensure_dataset("emt-alloys", n=16, progress=False) == made
+    with pytest.raises(RuntimeError, match=r"dataset 'xtb-mols' \(64 structures, seed 0\) is not in the cache"):
+        registry.ensure_dataset("xtb-mols", n=64, progress=False)
+    assert not registry.dataset_path("xtb-mols", 64, 0).exists()
+
+
 def test_concurrent_callers_generate_once(tmp_path, monkeypatch):
     import threading
 
