@@ -21,10 +21,10 @@
 # data; for the depth sweep the width at each depth is solved so that $N$ stays within 25 % of the reference. The
 # learning rate is μP's $\eta^*$ at the base width (§3.3), as everywhere in the book.
 #
-# **How to read it.** Top: final validation loss per (learning rate, batch size) cell, the best cell outlined.
-# Bottom: final validation loss against depth, each point labelled with its width and parameter count. No scaling
-# law is fitted here, so the table has no backtest column entries; it compares the winning cell and depth with the
-# paper's choices.
+# **How to read it.** One row per architecture. Left: final validation loss per (learning rate, batch size) cell, the
+# best cell outlined. Right: final validation loss against depth, each point labelled with its width and parameter
+# count. No scaling law is fitted here, so the table has no backtest column entries; it compares the winning cell and
+# depth with the paper's choices.
 
 # %% tags=["parameters"] nbmake={"mock": {"preset": "tiny"}}
 preset = "cpu"

@@ -23,7 +23,7 @@
 # whether the MPNN–eSEN exponent gap replicates on fresh molecules — **not** whether it survives more diverse
 # chemistry.
 #
-# **How to read it.** Left and middle: each architecture's loss–compute frontier with its eq. (4) fit. Right: both
+# **How to read it.** Top row: each architecture's loss–compute frontier with its eq. (4) fit. Bottom: both
 # compute power laws on one axis; a steeper eSEN line is the symmetry advantage. The table compares γ_c, F_c and the
 # exponent gap with the paper's neutral-split values (Table 1) — the paper does not print Fig. 12's numbers — with
 # the backtest error of predicting the top of the compute range.

@@ -11,8 +11,8 @@
 # %% [markdown]
 # # Figure 14 — energy and force terms of the loss (App. I)
 # The loss of eq. (1) is the sum of a per-atom energy error and a per-atom force error. Here are the two terms of
-# every learning curve of the main study (the same runs as Fig. 1–6), energy on top and forces below, one column per
-# architecture, colour by model size. The paper finds the energy curves noisy and the force curves smooth.
+# every learning curve of the main study (the same runs as Fig. 1–6), energy on the left and forces on the right, one
+# row per architecture, colour by model size. The paper finds the energy curves noisy and the force curves smooth.
 
 # %% tags=["parameters"] nbmake={"mock": {"preset": "tiny"}}
 preset = "cpu"

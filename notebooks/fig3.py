@@ -14,11 +14,11 @@
 # (bottom), coloured by model size; the lower envelope of all curves — the compute-optimal frontier — is close to a
 # straight line in log–log axes, and eq. (4) with $L_\infty = 0$ is fitted to it (Table 1, frontier column).
 #
-# This notebook draws the same panels from the main study: thin lines are runs (colour = parameters N), black points
-# the frontier after dropping each run's first steps (§3.2), red the eq. (4) fit. Where the small models' curves
-# sit on the frontier at low compute and the large models' at high compute, the ladder is wide enough to resolve
-# the compute-optimal trade-off. Set `arch` to one architecture ("mpnn", "egnn", "gemnet_oc", "esen") to draw and
-# train only that one.
+# This notebook draws the same panels from the main study, one row per architecture (FLOPs left, hours right): thin
+# lines are runs (colour = parameters N), black points the frontier after dropping each run's first steps (§3.2), red
+# the eq. (4) fit. Where the small models' curves sit on the frontier at low compute and the large models' at high
+# compute, the ladder is wide enough to resolve the compute-optimal trade-off. Set `arch` to one architecture
+# ("mpnn", "egnn", "gemnet_oc", "esen") to draw and train only that one.
 
 # %% tags=["parameters"] nbmake={"mock": {"preset": "tiny"}}
 preset = "cpu"

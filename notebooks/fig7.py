@@ -21,11 +21,12 @@
 # runs are the main study's MPNN runs — and fits eq. (4) to each loss–compute frontier and eq. (5) to each set of
 # learning curves (`nnip.scaling`).
 #
-# **How to read it.** Left: both frontiers against the *measured* training FLOPs, which include the $M$ extra
+# **How to read it.** Top left: both frontiers against the *measured* training FLOPs, which include the $M$ extra
 # forward/backward passes; the dotted line is the no-loss fit moved right by $(M+1)$ — what the extra compute alone
 # would cost. If the symmetry-loss frontier sits on the dotted line, the regulariser buys nothing per FLOP.
-# Middle: loss vs training atoms $D$ for the largest model, with the data-limited term $B D^{-\beta}$. Right: loss at
-# each model's largest $D$ vs parameters $N$, with $A N^{-\alpha}$. The validation loss is the task loss eq. (1) only.
+# Top right: loss vs training atoms $D$ for the largest model, with the data-limited term $B D^{-\beta}$. Bottom:
+# loss at each model's largest $D$ vs parameters $N$, with $A N^{-\alpha}$. The validation loss is the task loss
+# eq. (1) only.
 # The table compares each number with the paper's (Table 7, Table 1, §4.4); "backtest ARE" is the error of predicting
 # the held-out largest model (eq. 5) or the top of the compute range (eq. 4) from the rest.
 

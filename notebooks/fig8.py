@@ -21,8 +21,8 @@
 # Each frontier gets an eq. (4) fit on the first part of its log-compute range only (`1 − holdout`), which is then
 # extrapolated over the rest.
 #
-# **How to read it.** Left and middle: the frontiers with the early fit (the dotted vertical line ends the fit range).
-# Right: frontier loss divided by the extrapolated fit. Inside the grey band the power law still holds; the ×
+# **How to read it.** Top row: the frontiers with the early fit (the dotted vertical line ends the fit range).
+# Bottom: frontier loss divided by the extrapolated fit. Inside the grey band the power law still holds; the ×
 # marks the first point that leaves it — the epoch at which the power law breaks. In the table a large extrapolation
 # error (backtest ARE) without augmentation and a small one with it reproduce the paper's finding; γ_c and F_c are
 # fitted on the whole frontier.

@@ -1,8 +1,8 @@
 """Axes and style shared by the figures: units of the curve columns, new Axes, log-tick formatting, size colours.
 
-Public here: :data:`AXIS`, :func:`panel_row`, :func:`tidy_log_axes`, :func:`tidy_narrow_log_axes`,
-:func:`size_colors` (re-exported by :mod:`nnip.figures`); :func:`axis_label`, :func:`new_ax`, :func:`law_of`,
-:func:`log_log`, :func:`style_loss_axes` are for the figure modules of this package.
+Public here: :data:`AXIS`, :func:`panel_row`, :func:`legend_below`, :func:`tidy_log_axes`,
+:func:`tidy_narrow_log_axes`, :func:`size_colors` (re-exported by :mod:`nnip.figures`); :func:`axis_label`,
+:func:`new_ax`, :func:`law_of`, :func:`log_log`, :func:`style_loss_axes` are for the figure modules of this package.
 """
 
 from __future__ import annotations
@@ -54,10 +54,40 @@ class _ShortLogFormatter(ticker.LogFormatter):
         self._sublabels = {1} if numdec > 1.5 else ({1, 2, 5} if numdec > 0.3 else None)
 
 
-def panel_row(n: int, panel_width: float = 3.4, height: float = 3.4) -> tuple[Figure, np.ndarray]:
-    """A figure with ``n`` (at least one) side-by-side panels: ``(fig, axes)`` with ``axes`` a 1-d array."""
-    fig = Figure(figsize=(panel_width * max(n, 1), height), layout="constrained")
-    return fig, np.atleast_1d(fig.subplots(1, max(n, 1), squeeze=False)[0])
+def panel_row(n: int, panel_width: float = 3.4, height: float = 3.4, max_cols: int = 2) -> tuple[Figure, np.ndarray]:
+    """A figure of ``n`` (at least one) panels, at most ``max_cols`` side by side: ``(fig, axes)`` with ``axes`` a 1-d
+    array of the ``n`` panels in reading order. More panels wrap into rows; a last row with fewer panels is centred
+    (3 panels: two above, one below in the middle), so no empty Axes is left. ``max_cols=2`` keeps a figure of
+    3.4-inch panels under the book page's width (:data:`~nnip.figures.display.PAGE_PX`)."""
+    n = max(n, 1)
+    cols = max(min(n, max_cols), 1)
+    rows = -(-n // cols)
+    fig = Figure(figsize=(panel_width * cols, height * rows), layout="constrained")
+    grid = fig.add_gridspec(rows, 2 * cols)  # half-columns: a short last row is centred
+    axes = []
+    for i in range(n):
+        r, c = divmod(i, cols)
+        start = 2 * c + (cols - min(cols, n - r * cols))
+        axes.append(fig.add_subplot(grid[r, start:start + 2]))
+    return fig, np.array(axes, dtype=object)
+
+
+def legend_below(fig: Any, axes: Any = None, ncols: int = 1, fontsize: str = "x-small") -> None:
+    """One legend of the labelled artists of ``axes`` (default: every Axes of ``fig``) under them, outside the data,
+    in place of the Axes' own legends: for panels too narrow for their legend at the book page's width.
+
+    ``fig`` is a constrained-layout Figure or SubFigure (``loc="outside lower center"`` reserves the room below its
+    Axes); a SubFigure per panel puts each panel's legend under that panel. Entries fill ``ncols`` columns top to
+    bottom. Nothing is drawn if nothing is labelled."""
+    handles, labels = [], []
+    for ax in fig.axes if axes is None else axes:
+        h, lab = ax.get_legend_handles_labels()
+        handles += h
+        labels += lab
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=fontsize)
 
 
 def tidy_log_axes(ax: Any) -> None:
@@ -71,7 +101,7 @@ def tidy_log_axes(ax: Any) -> None:
 def tidy_narrow_log_axes(fig: Figure) -> Figure:
     """Readable ticks on log axes spanning less than 1.5 decades (tiny runs; narrow loss ranges): plain numbers at a
     precision set by the tick spacing (``ScalarFormatter``) instead of ``a×10^b`` on major and minor ticks, and minor
-    x ticks only at 2 and 5 so that they do not collide."""
+    ticks only at 2 and 5 so that they do not collide."""
     for ax in fig.axes:
         for axis, scale, lim in ((ax.xaxis, ax.get_xscale(), ax.get_xlim()),
                                  (ax.yaxis, ax.get_yscale(), ax.get_ylim())):
@@ -79,8 +109,7 @@ def tidy_narrow_log_axes(fig: Figure) -> Figure:
             if (scale != "log" or lo <= 0 or hi / lo >= 10**1.5
                     or isinstance(axis.get_major_locator(), ticker.FixedLocator)):
                 continue
-            if axis is ax.xaxis:
-                axis.set_minor_locator(ticker.LogLocator(subs=(2.0, 5.0)))
+            axis.set_minor_locator(ticker.LogLocator(subs=(2.0, 5.0)))
             for set_formatter in (axis.set_major_formatter, axis.set_minor_formatter):
                 f = ticker.ScalarFormatter(useOffset=False)
                 f.set_powerlimits((-3, 4))

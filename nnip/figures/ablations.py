@@ -88,7 +88,7 @@ def plot_loss_vs(data: pd.DataFrame, x: str, xlabel: str, y: str = "val_loss", b
         ax.plot(df[x], df[y], "o-", color=f"C{i % 10}", ms=4, label=None if key is None else str(key))
         if annotate is not None:
             for xv, yv, a in zip(df[x], df[y], df[annotate]):
-                ax.annotate(str(a), (xv, yv), textcoords="offset points", xytext=(3, 4), fontsize="xx-small")
+                ax.annotate(str(a), (xv, yv), textcoords="offset points", xytext=(3, 4), fontsize="x-small")
             ax.margins(x=0.15, y=0.1)
     if logx:
         ax.set_xscale("log")

@@ -1,11 +1,36 @@
-"""The notebook display hook: :func:`enable_notebook_display`."""
+"""The notebook display hook, :func:`enable_notebook_display`, and what legible means on a book page:
+:data:`PAGE_PX`, :data:`MIN_TEXT_PX`, :func:`smallest_text_px`.
+
+Every figure of the book reaches its page through the PNG formatter registered here, which embeds the smallest text
+height of the figure (in PNG pixels, before any scaling by the page) in the PNG as the text chunk
+:data:`MIN_TEXT_KEY`; ``tests/book/test_legibility.py`` reads it back from every image of the built book.
+"""
 
 from __future__ import annotations
 
 import functools
+import math
 
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
+
+#: Width of the book's content column in CSS px: the widest a figure is shown; a wider PNG is scaled down to it
+#: (``img {max-width: 100%}``), a narrower one is shown at its natural size (one PNG pixel per CSS px). Measured with
+#: headless Chromium on a page of the built book (jupyter-book 1.0.4, sphinx-book-theme 1.3.0, pydata-sphinx-theme
+#: 0.17.1): the article is ``min(60em, page − primary sidebar (20%) − secondary sidebar (17rem))`` with 2rem padding
+#: on each side, the page at most 88rem, so a notebook output is 790 px wide in any window from 1440 px up, 745 px at
+#: 1366 px, 676 px at 1280 px and 743 px at 1024 px (sidebars collapsed). 760 is the width we design for: a figure
+#: at most ~760 px wide (7.6 in at dpi 100) is not scaled down on a common laptop screen or wider.
+PAGE_PX = 760
+
+#: Smallest legible text height in CSS px (a font's size, ascender to descender): the book's figures must show
+#: nothing smaller. "x-small" (6.94 pt) at dpi 100 is 9.6 px, 8 px after scaling a 916 px wide figure to the page.
+MIN_TEXT_PX = 8.0
+
+#: PNG text chunk of the formatter's images: the smallest text height in PNG pixels, before any page scaling.
+MIN_TEXT_KEY = "nnip:min_text_px"
 
 
 def enable_notebook_display() -> bool:
@@ -15,7 +40,8 @@ def enable_notebook_display() -> bool:
     The figures here are built without pyplot, so the inline backend — which registers this formatter only when
     pyplot is imported — never sees them, and a notebook cell ``fig`` shows ``<Figure size …>`` text instead of the
     image. Registering the formatter for the ``Figure`` type fixes that without pyplot (so still no double display).
-    Idempotent; returns False (and does nothing) outside IPython.
+    The PNG carries the figure's smallest text height (:data:`MIN_TEXT_KEY`). Idempotent; returns False (and does
+    nothing) outside IPython.
     """
     try:
         from IPython import get_ipython  # optional: IPython
@@ -26,12 +52,68 @@ def enable_notebook_display() -> bool:
         return False
     from IPython.core.pylabtools import print_figure  # optional: IPython
 
-    ip.display_formatter.formatters["image/png"].for_type(Figure, functools.partial(print_figure, fmt="png",
-                                                                                    base64=True))
+    ip.display_formatter.formatters["image/png"].for_type(Figure, functools.partial(_figure_png, print_figure))
     # tables are read as tables: no DataFrame index column (a reader would take 0, 1, 2 … for data)
     ip.display_formatter.formatters["text/html"].for_type(pd.DataFrame, _table_html)
     return True
 
 
+def _figure_png(print_figure, fig: Figure) -> str | None:
+    """The figure as base64 PNG (IPython's ``print_figure``: dpi = the figure's, tight bounding box) with its smallest
+    natural text height in PNG pixels as the text chunk :data:`MIN_TEXT_KEY`."""
+    natural = smallest_text_px(fig, page_px=math.inf)
+    return print_figure(fig, fmt="png", base64=True, metadata={MIN_TEXT_KEY: f"{natural:.3f}"})
+
+
 def _table_html(df: pd.DataFrame) -> str:
     return df.to_html(index=False, na_rep="", border=0, classes="dataframe nnip-table")
+
+
+def smallest_text_px(fig: Figure, page_px: float = PAGE_PX) -> float:
+    """Height in CSS px of the smallest text of ``fig`` as the book shows it: ``fontsize_pt · dpi / 72`` (the PNG's
+    pixels) times ``min(1, page_px / figure width in px)`` (a figure wider than the page is scaled down to it).
+
+    The figure is drawn on an Agg canvas (no pyplot) and every text actually drawn is measured: visible, non-blank,
+    inside a visible parent (an Axes hidden with ``set_visible(False)`` draws nothing), and at least partly inside the
+    figure (its window extent, or for a line of multi-line text its anchor point, overlaps the figure). Tick labels
+    outside the view limits are not drawn, so not measured. ``math.inf`` if nothing is drawn; ``page_px=math.inf``
+    gives the natural size in the PNG.
+    """
+    canvas = fig.canvas
+    try:
+        agg = FigureCanvasAgg(fig)
+        renderer = agg.get_renderer()
+        renderer.clear()
+        sizes: list[float] = []
+        inside = Bbox.from_bounds(0, 0, renderer.width, renderer.height)
+        draw_text, draw_tex = renderer.draw_text, renderer.draw_tex
+
+        def measure(s, x, y, prop, mtext) -> None:
+            if not str(s).strip():
+                return
+            if mtext is not None:
+                if not mtext.get_window_extent(renderer).overlaps(inside):
+                    return
+            elif not inside.contains(x, y):
+                return
+            sizes.append(prop.get_size_in_points())
+
+        def record_text(gc, x, y, s, prop, angle, ismath=False, mtext=None):
+            measure(s, x, y, prop, mtext)
+            return draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+
+        def record_tex(gc, x, y, s, prop, angle, *, mtext=None):
+            measure(s, x, y, prop, mtext)
+            return draw_tex(gc, x, y, s, prop, angle, mtext=mtext)
+
+        renderer.draw_text, renderer.draw_tex = record_text, record_tex
+        try:
+            fig.draw(renderer)
+        finally:
+            del renderer.draw_text, renderer.draw_tex
+    finally:
+        fig.set_canvas(canvas)
+    if not sizes:
+        return math.inf
+    scale = min(1.0, page_px / (fig.get_figwidth() * fig.dpi))
+    return min(sizes) * fig.dpi / 72.0 * scale

@@ -13,7 +13,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from nnip import scaling
-from nnip.figures._style import law_of, style_loss_axes, tidy_log_axes
+from nnip.figures._style import law_of, legend_below, style_loss_axes, tidy_log_axes
 
 
 def _n_limits(ax_n: Any, law: Any, n_grid: np.ndarray, d_max: float, alpha: str) -> None:
@@ -32,7 +32,7 @@ def plot_sum_power_law(fit: scaling.SumPowerLaw | scaling.Bootstrap, data: pd.Da
     law = law_of(fit)
     if data is None:
         data = pd.DataFrame({N: law.N, D: law.D, L: law.L})
-    fig = Figure(figsize=(10, 4.0), layout="constrained")
+    fig = Figure(figsize=(7.6, 3.8), layout="constrained")
     ax_d, ax_n = fig.subplots(1, 2)
     sizes = np.sort(data[N].unique())
     colors = colormaps["viridis"](np.linspace(0.0, 0.9, len(sizes)))
@@ -84,7 +84,7 @@ def plot_sum_power_law_panels(fit: Any, data: pd.DataFrame | None, ax_d: Any, ax
             n_grid = np.geomspace(sizes.min(), sizes.max(), 100) if sizes.size > 1 else sizes.astype(float)
             _n_limits(ax_n, law, n_grid, float(data[D].max()), "α")
     for ax, xl in ((ax_d, "training atoms D"), (ax_n, "parameters N")):
-        style_loss_axes(ax, xl, legend_size="xx-small")
+        style_loss_axes(ax, xl, legend_size="x-small")
         if note:
             ax.text(0.03, 0.03, note, transform=ax.transAxes, fontsize="x-small", color="C3")
     if title:
@@ -102,7 +102,7 @@ def plot_exponent_shift(fits: Mapping[str, Any], ax_d: Any = None, ax_n: Any = N
     Both panels log–log.
     """
     if ax_d is None or ax_n is None:
-        fig = Figure(figsize=(10, 4.0), layout="constrained")
+        fig = Figure(figsize=(7.6, 3.8), layout="constrained")
         ax_d, ax_n = fig.subplots(1, 2)
     for i, (key, fit) in enumerate(fits.items()):
         color = f"C{i % 10}"
@@ -135,7 +135,7 @@ def plot_exponent_shift(fits: Mapping[str, Any], ax_d: Any = None, ax_n: Any = N
 def plot_compute_optimal(co_by_arch: Mapping[str, scaling.ComputeOptimal],
                          C_pflops: tuple[float, float] = (1e-2, 1e4)) -> Figure:
     """Fig. 6: compute-optimal model size N*(C) (left) and training atoms D*(C) (right), eq. (6)–(7), log–log."""
-    fig = Figure(figsize=(10, 4.0), layout="constrained")
+    fig = Figure(figsize=(7.6, 3.8), layout="constrained")
     ax_n, ax_d = fig.subplots(1, 2)
     c = np.geomspace(C_pflops[0], C_pflops[1], 100)
     for i, (name, co) in enumerate(co_by_arch.items()):
@@ -157,9 +157,11 @@ def plot_compute_optimal_comparison(ours: Mapping[str, scaling.ComputeOptimal],
                                     measured: tuple[float, float] | None = None,
                                     names: tuple[str, str] = ("ours", "paper")) -> Figure:
     """Fig. 6 with a reference: N*(C) (left) and D*(C) (right), eq. (6), log–log; ``ours`` solid, ``reference``
-    dashed in the same colour per key; ``measured`` shades the compute range our runs cover [PFLOPs]."""
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    ax_n, ax_d = fig.subplots(1, 2)
+    dashed in the same colour per key; ``measured`` shades the compute range our runs cover [PFLOPs]. Each panel's
+    legend is under it."""
+    fig = Figure(figsize=(7.6, 6.0), layout="constrained")
+    panels = fig.subfigures(1, 2)  # one per panel: its legend goes under it
+    ax_n, ax_d = (panel.add_subplot() for panel in panels)
     c = np.geomspace(C_pflops[0], C_pflops[1], 200)
     reference = reference or {}
     keys = list(dict.fromkeys([*ours, *reference]))
@@ -180,5 +182,5 @@ def plot_compute_optimal_comparison(ours: Mapping[str, scaling.ComputeOptimal],
         ax.set_xlabel("compute C [PFLOPs]")
         ax.set_ylabel(yl)
         tidy_log_axes(ax)
-        ax.legend(fontsize="x-small")
+        legend_below(ax.figure)
     return fig

@@ -43,9 +43,9 @@ def plot_estimates(frame: pd.DataFrame, title: str | None = None, xlabel: str = 
     """
     quantities = list(dict.fromkeys(frame["quantity"]))
     k = max(len(quantities), 1)
-    cols = min(k, 4)
+    cols = min(k, 2)  # two panels side by side: the figure stays within the book page's width
     rows = int(np.ceil(k / cols))
-    fig = Figure(figsize=(3.2 * cols + 0.4, 3.0 * rows + 0.3), layout="constrained")
+    fig = Figure(figsize=(3.6 * cols + 0.4, 3.0 * rows + 0.4), layout="constrained")
     axes = np.asarray(fig.subplots(rows, cols, squeeze=False)).ravel()
     groups = list(dict.fromkeys(frame["group"]))
     sources = list(dict.fromkeys(frame["source"]))

@@ -270,7 +270,7 @@ def cached_json(store, run_id: str, name: str, key: str, compute, *, compute_mis
 
 
 def title(fig, text: str, preset: str | Preset) -> None:
-    """The figure's title; at ``tiny`` marked as a wiring check."""
+    """The figure's title, wrapped at the figure's width; at ``tiny`` marked as a wiring check (on its own line)."""
     if preset_name(preset) == "tiny":
-        text += "  [preset tiny: wiring check, not science]"
-    fig.suptitle(text, fontsize="medium")
+        text += "\n[preset tiny: wiring check, not science]"
+    fig.suptitle(text, fontsize="medium", wrap=True)

@@ -37,20 +37,23 @@ def _sum_reports(curves: pd.DataFrame, archs: list[str], preset: str | Preset, w
 
 @notes_left_out
 def fig5(curves: pd.DataFrame, arch: str = "all", preset: str | Preset = "cpu") -> tuple[Any, pd.DataFrame]:
-    """Fig. 5: the sum-power-law eq. (5) per architecture — top: L vs D (one colour per N, fitted ``L(N_i, D)`` and
-    the data-limited term ``B D^{-β}``), bottom: L vs N at each model's largest D (fitted ``L(N, D_max)`` and the
-    parameter-limited term ``A N^{-α}``). Table: α, β ours [95% CI] vs the paper's Table 7 (the Fig. 5 text rounds
-    them: β .31/.39/.50/.75, α .28/.39/.52/.82), and the backtest on the held-out largest model."""
+    """Fig. 5: the sum-power-law eq. (5), one row per architecture — left: L vs D (one colour per N, fitted
+    ``L(N_i, D)`` and the data-limited term ``B D^{-β}``), right: L vs N at each model's largest D (fitted
+    ``L(N, D_max)`` and the parameter-limited term ``A N^{-α}``); each row's legend under it. Table: α, β ours
+    [95% CI] vs the paper's Table 7 (the Fig. 5 text rounds them: β .31/.39/.50/.75, α .28/.39/.52/.82), and the
+    backtest on the held-out largest model."""
     preset = resolve(preset)
     archs = archs_present(curves, arch)
     sums, _ = _sum_reports(curves, archs, preset)
-    fig = Figure(figsize=(3.4 * max(len(archs), 1) + 0.6, 6.6), layout="constrained")
-    axes = np.asarray(fig.subplots(2, max(len(archs), 1), squeeze=False))
+    fig = Figure(figsize=(7.6, 3.9 * max(len(archs), 1)), layout="constrained")
+    panels = np.atleast_1d(fig.subfigures(max(len(archs), 1), 1))  # one per row: its legend goes under it
     rows = []
     for j, a in enumerate(archs):
         rep = sums[a]
-        figures.plot_sum_power_law_panels(rep.estimate, rep.data, axes[0, j], axes[1, j], title=ARCH_LABELS[a],
+        ax_d, ax_n = panels[j].subplots(1, 2)
+        figures.plot_sum_power_law_panels(rep.estimate, rep.data, ax_d, ax_n, title=ARCH_LABELS[a],
                                           note=None if rep.ok else TOO_FEW)
+        figures.legend_below(panels[j], ncols=4)
         rows.append(arch_row(a, "β (data exponent)", rep, "beta", paper_value(a, "table7", "beta")))
         rows.append(arch_row(a, "α (parameter exponent)", rep, "alpha", paper_value(a, "table7", "alpha")))
     return fig, comparison_table(rows)

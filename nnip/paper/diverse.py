@@ -54,15 +54,15 @@ def diverse_study(preset: str | Preset, store="results", train_missing: bool = T
 
 @notes_left_out
 def fig12(curves: pd.DataFrame, preset: str | Preset = "cpu") -> tuple[Figure, pd.DataFrame]:
-    """Fig. 12: MPNN (left) and eSEN (middle) frontiers with eq. (4) fits, and both fits on one axis (right).
+    """Fig. 12: MPNN (top left) and eSEN (top right) frontiers with eq. (4) fits, and both fits on one axis
+    (bottom).
     Table: γ_c, F_c and the exponent gap γ_c(eSEN) − γ_c(MPNN), against the paper's neutral-split values (Table 1)
     — Fig. 12's own numbers are not printed in the paper."""
     preset = resolve(preset)
     n_boot = ablations(preset).n_boot
     archs = [a for a in ("mpnn", "esen") if (curves["arch"] == a).any()]
     fronts = {a: fits.curves_frontier(curves[curves["arch"] == a], preset, n_boot=n_boot) for a in archs}
-    fig = Figure(figsize=(15, 4.4), layout="constrained")
-    axes = fig.subplots(1, 3)
+    fig, axes = figures.panel_row(3, panel_width=3.9, height=3.6)
     for ax, a in zip(axes[:2], ("mpnn", "esen")):
         if a not in fronts:
             ax.set_visible(False)

@@ -44,12 +44,12 @@ def energy_force_study(preset: str | Preset, store="results", train_missing: boo
 
 @notes_left_out
 def fig14(curves: pd.DataFrame, *, x: str = "atoms_seen") -> tuple[Figure, pd.DataFrame]:
-    """Fig. 14: learning curves of every model, energy term of eq. (1) (top) and force term (bottom), one column per
+    """Fig. 14: learning curves of every model, energy term of eq. (1) (left) and force term (right), one row per
     architecture, colour by model size; log–log. The table compares how noisy the two are (:func:`upward_fraction`):
     the paper finds energy curves noisy and force curves smooth."""
     archs = [a for a in (*PAPER_ARCHS, *sorted(set(curves["arch"]) - set(PAPER_ARCHS))) if a in set(curves["arch"])]
-    fig = Figure(figsize=(3.2 * len(archs), 5.6), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(2, len(archs), squeeze=False))
+    fig = Figure(figsize=(7.6, 3.0 * len(archs) + 0.2), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(archs), 2, squeeze=False))
     sx, xlabel = AXIS.get(x, (1.0, x))
     rows = []
     for j, arch in enumerate(archs):
@@ -58,20 +58,19 @@ def fig14(curves: pd.DataFrame, *, x: str = "atoms_seen") -> tuple[Figure, pd.Da
         for (run_id, n), run in df.sort_values("step").groupby(["run_id", "params"], sort=False):
             run = run[run[x] > 0]
             for i, col in enumerate(("val_energy_loss", "val_force_loss")):
-                axes[i, j].plot(run[x] * sx, run[col], "-", color=colors[int(n)], lw=1.2, label=f"N = {int(n):,}")
+                axes[j, i].plot(run[x] * sx, run[col], "-", color=colors[int(n)], lw=1.2, label=f"N = {int(n):,}")
             rows.append({"arch": arch, "params": int(n), "energy": upward_fraction(run["val_energy_loss"]),
                          "force": upward_fraction(run["val_force_loss"]),
                          "final_energy": float(run["val_energy_loss"].iloc[-1]),
                          "final_force": float(run["val_force_loss"].iloc[-1])})
-        axes[0, j].set_title(ARCH_LABELS.get(arch, arch), fontsize="medium")
+        axes[j, 0].set_title(ARCH_LABELS.get(arch, arch), fontsize="medium")
         for i, ylabel in enumerate(("energy loss |ê − e|/n (normalised)", "force loss Σ‖f̂ − f‖/n (normalised)")):
-            ax = axes[i, j]
+            ax = axes[j, i]
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel(xlabel)
-            if j == 0:
-                ax.set_ylabel(ylabel)
-        axes[0, j].legend(fontsize="x-small")
+            ax.set_ylabel(ylabel)
+        axes[j, 0].legend(fontsize="x-small")
     per_run = pd.DataFrame(rows)
     table = []
     for arch in archs:

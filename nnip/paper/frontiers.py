@@ -45,18 +45,21 @@ def _time_note(arch: str, preset: str | Preset) -> str:
 @notes_left_out
 def fig1(curves: pd.DataFrame, preset: str | Preset = "cpu") -> tuple[Any, pd.DataFrame]:
     """Fig. 1: loss along the FLOPs-optimal (left) and wall-clock-optimal (right) frontiers of all architectures,
-    log–log, with eq. (4) fits (L∞ = 0). Table: γ_c and γ_h, ours vs the paper's Table 1 (frontier column)."""
+    log–log, with eq. (4) fits (L∞ = 0); each panel's legend under it. Table: γ_c and γ_h, ours vs the paper's
+    Table 1 (frontier column)."""
     preset = resolve(preset)
     archs = archs_present(curves)
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    axes = fig.subplots(1, 2)
+    fig = Figure(figsize=(7.8, 5.0), layout="constrained")
+    panels = fig.subfigures(1, 2)  # one per panel: its legend goes under it
     rows = []
-    for ax, x in zip(axes, (X_FLOPS, X_HOURS)):
+    for panel, x in zip(panels, (X_FLOPS, X_HOURS)):
+        ax = panel.add_subplot()
         fronts, reps = _frontiers(curves, archs, preset, x)
         labels = {a: ARCH_LABELS[a] for a in archs}
         figures.plot_frontiers(fronts, {a: r.estimate for a, r in reps.items()}, x=x, xlabel=LABELS[x],
                                ylabel=LABELS["val_loss"], labels=labels, ax=ax)
         ax.set_title("FLOPs-optimal frontier" if x == X_FLOPS else "train-time-optimal frontier")
+        figures.legend_below(panel)
         for a in archs:
             if x == X_FLOPS:
                 rows.append(arch_row(a, "γ_c (frontier on measured C, eq. 4)", reps[a], "gamma",
@@ -102,13 +105,13 @@ def fig2(curves: pd.DataFrame, preset: str | Preset = "cpu") -> tuple[Any, pd.Da
 
 @notes_left_out
 def fig3(curves: pd.DataFrame, arch: str = "all", preset: str | Preset = "cpu") -> tuple[Any, pd.DataFrame]:
-    """Fig. 3: Pareto frontiers per architecture — top: loss vs FLOPs, bottom: loss vs wall-clock — every run
-    coloured by its size N, the frontier (first steps dropped, §3.2) and its eq. (4) fit. Table: F and γ of both
+    """Fig. 3: Pareto frontiers, one row per architecture — left: loss vs FLOPs, right: loss vs wall-clock — every
+    run coloured by its size N, the frontier (first steps dropped, §3.2) and its eq. (4) fit. Table: F and γ of both
     frontiers, ours vs the paper's Table 1 (frontier column; the time fits are not printed in the paper)."""
     preset = resolve(preset)
     archs = archs_present(curves, arch)
-    fig = Figure(figsize=(3.4 * max(len(archs), 1) + 1.0, 6.4), layout="constrained")
-    axes = np.asarray(fig.subplots(2, max(len(archs), 1), squeeze=False))
+    fig = Figure(figsize=(7.8, 3.1 * max(len(archs), 1) + 0.2), layout="constrained")
+    axes = np.asarray(fig.subplots(max(len(archs), 1), 2, squeeze=False))
     rows = []
     for j, a in enumerate(archs):
         pts = prepare(curves, preset, a)
@@ -119,7 +122,7 @@ def fig3(curves: pd.DataFrame, arch: str = "all", preset: str | Preset = "cpu") 
         for i, (x, sym) in enumerate(((X_FLOPS, "c"), (X_HOURS, "h"))):
             front, rep = frontier_report(pts, x, preset)
             figures.plot_frontier_by_size(raw, front, rep.estimate, x=x, xlabel=LABELS[x], ylabel=LABELS["val_loss"],
-                                          title=ARCH_LABELS[a] if i == 0 else None, ax=axes[i, j])
+                                          title=ARCH_LABELS[a] if i == 0 else None, ax=axes[j, i])
             paper = sym == "c"
             tnote = "" if paper else "paper: time fit not printed"
             tnote = "; ".join(n for n in (tnote, "" if paper else _time_note(a, preset)) if n)
@@ -143,7 +146,7 @@ def fig4(curves: pd.DataFrame, preset: str | Preset = "cpu") -> tuple[Any, pd.Da
     fronts, reps = {}, {}
     for lm in lmaxes:
         fronts[lm], reps[lm] = frontier_report(prepare(df[df[LMAX_KEY] == lm], preset, "esen"), X_FLOPS, preset)
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    fig = Figure(figsize=(7.8, 4.0), layout="constrained")
     ax_f, ax_g = fig.subplots(1, 2)
     figures.plot_frontiers(fronts, {lm: r.estimate for lm, r in reps.items()}, x=X_FLOPS, xlabel=LABELS[X_FLOPS],
                            ylabel=LABELS["val_loss"], labels={lm: f"ℓ_max = {lm}" for lm in lmaxes}, ax=ax_f)

@@ -108,7 +108,7 @@ def fig13(curves: pd.DataFrame, tta: pd.DataFrame, *, preset: str | Preset = "cp
     """
     preset = resolve(preset)
     m_max = int(tta["M"].max())
-    fig = Figure(figsize=(10, 4.0), layout="constrained")
+    fig = Figure(figsize=(7.8, 4.0), layout="constrained")
     ax_m, ax_n = fig.subplots(1, 2)
     colors = figures.size_colors(tta["params"])
     for n, grp in tta.sort_values("M").groupby("params"):

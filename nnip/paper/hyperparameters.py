@@ -88,26 +88,27 @@ def depth_width_study(preset: str | Preset, store="results", train_missing: bool
 @notes_left_out
 def fig10(lr_batch: pd.DataFrame, depth_width: pd.DataFrame, preset: str | Preset = "cpu"
           ) -> tuple[Figure, pd.DataFrame]:
-    """Fig. 10: top, final validation loss over learning rate × batch size per arch (best cell outlined); bottom,
-    final validation loss vs depth at ≈ fixed N (each point labelled with its width and N). Table: the best cell
+    """Fig. 10, one row per arch: left, final validation loss over learning rate × batch size (best cell outlined);
+    right, final validation loss vs depth at ≈ fixed N (each point labelled with its width and N). Table: the best cell
     and depth per arch vs the paper's (η = 1e-3 and the smallest batch, 64; depths of Tables 3, 4, 6)."""
     preset = resolve(preset)
     archs = [a for a in HP_ARCHS if (lr_batch["arch"] == a).any() or (depth_width["arch"] == a).any()]
-    fig = Figure(figsize=(4.6 * max(len(archs), 1), 7.6), layout="constrained")
-    axes = np.asarray(fig.subplots(2, max(len(archs), 1), squeeze=False))
+    fig = Figure(figsize=(7.8, 3.5 * max(len(archs), 1) + 0.4), layout="constrained")
+    fig.get_layout_engine().set(wspace=0.12)  # the colour bar's label apart from the depth panel's axis label
+    axes = np.asarray(fig.subplots(max(len(archs), 1), 2, squeeze=False))
     fin_lb, fin_dw = fits.final(lr_batch), fits.final(depth_width)
     rows = []
     for j, a in enumerate(archs):
         grid = fin_lb[fin_lb["arch"] == a].pivot_table(index="optim.lr", columns="train.batch_size",
                                                        values="val_loss", aggfunc="min")
         n = fin_lb.loc[fin_lb["arch"] == a, "params"]
-        name = f"{ARCH_LABELS[a]}" + (f", N = {int(n.iloc[0]):,}" if len(n) else "")
-        figures.plot_heatmap(grid, "batch size", "learning rate η", title=name, ax=axes[0, j])
+        name = f"{ARCH_LABELS[a]}" + (f",\nN = {int(n.iloc[0]):,}" if len(n) else "")  # two lines, as the depth panel's
+        figures.plot_heatmap(grid, "batch size", "learning rate η", title=name, ax=axes[j, 0])
         dw = fin_dw[fin_dw["arch"] == a].assign(
             label=lambda d: [f"w={int(w)}, N={int(p):,}" for w, p in zip(d["model.hparams.hidden_dim"], d["params"])])
         figures.plot_loss_vs(dw, "model.hparams.num_layers", "depth", annotate="label", logx=False, logy=False,
-                             ax=axes[1, j], title=f"{ARCH_LABELS[a]}: depth × width at ≈ fixed N")
-        axes[1, j].xaxis.set_major_locator(MaxNLocator(integer=True))
+                             ax=axes[j, 1], title=f"{ARCH_LABELS[a]}:\ndepth × width at ≈ fixed N")
+        axes[j, 1].xaxis.set_major_locator(MaxNLocator(integer=True))
         if grid.size and np.isfinite(grid.to_numpy()).any():
             r, c = np.unravel_index(np.nanargmin(grid.to_numpy()), grid.shape)
             best_lr, best_b = float(grid.index[r]), float(grid.columns[c])
@@ -125,5 +126,5 @@ def fig10(lr_batch: pd.DataFrame, depth_width: pd.DataFrame, preset: str | Prese
                         note=("paper: the depth it scaled at; MPNN degrades with depth, equivariant models "
                               "saturate at 12–16")
                         + f"; ours: depths {sorted(dw['model.hparams.num_layers'].unique().tolist())}"))
-    title(fig, "Fig. 10 — learning rate × batch size (top) and depth × width (bottom) at ≈ fixed N", preset)
+    title(fig, "Fig. 10 — learning rate × batch size (left) and depth × width (right) at ≈ fixed N", preset)
     return fig, comparison_table(rows)

@@ -142,10 +142,11 @@ def fig_kappa_width(table: pd.DataFrame, curves: pd.DataFrame | None = None, pre
         ax.axhline(scaling.PAPER[arch]["kappa"], ls=":", color="grey", label="paper (Fig. 2)")
         ax.set(xscale="log", yscale="log", xlabel="model width w", title=ARCH_LABELS[arch])
         figures.tidy_log_axes(ax)
-        ax.legend(fontsize=6)
-    axes[0].set_ylabel("κ [forward FLOPs / parameter / atom]")
+        ax.legend(fontsize="x-small")
+    for ax in axes[::2]:  # the left-hand panel of each row (two per row)
+        ax.set_ylabel("κ [forward FLOPs / parameter / atom]")
     fig.suptitle(f"κ against width: the per-edge term fades as N ∝ w² outgrows it ({preset_name(preset)} preset)",
-                 fontsize="medium")
+                 fontsize="medium", wrap=True)
     return fig, comparison_table(rows)
 
 

@@ -179,11 +179,12 @@ def _fit(data: pd.DataFrame, col: str, *, holdout, group) -> dict:
 @notes_left_out
 def figure(curves: pd.DataFrame, zero_loss: float | None = None, *, drop_first: float = 0.0) -> tuple[Figure, pd.DataFrame]:
     """Three log–log panels, EquiformerV2 (blue) and the transformer (red): best validation loss vs training structures
-    D (largest model), vs parameters P (full data), and the loss–FLOPs frontier over all runs (faint: every run's
+    D (largest model; top left), vs parameters P (full data; top right), and the loss–FLOPs frontier over all runs
+    (bottom) (faint: every run's
     curve); lines: L = α·X^{−β} fits; dashed: the all-zero predictor. The table: Trikha et al.'s α, β beside ours."""
     laws = fit_laws(curves, drop_first=drop_first)
-    fig = Figure(figsize=(13, 4.0), layout="constrained")
-    axes = dict(zip("DPC", fig.subplots(1, 3)))
+    fig, panels = figures.panel_row(3, panel_width=3.9, height=3.9)  # room for the long loss label
+    axes = dict(zip("DPC", panels))
     for arch in sorted(set(curves["arch"])):
         color, label = _COLORS.get(arch, "C2"), ARCH_LABELS.get(arch, arch)
         for run_id, run in curves[curves["arch"] == arch].sort_values("step").groupby("run_id", sort=False):

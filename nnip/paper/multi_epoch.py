@@ -82,8 +82,8 @@ def _break_point(front: pd.DataFrame, threshold: float | None, law, tol: float) 
 @notes_left_out
 def fig8(curves: pd.DataFrame, preset: str | Preset = "cpu", holdout: float = 0.5,
          tol: float = 0.05) -> tuple[Figure, pd.DataFrame]:
-    """Fig. 8: frontiers without (left) and with (middle) augmentation, each with an eq. (4) fit on the first
-    ``1 − holdout`` of its log-compute range extrapolated over the rest; right: frontier / extrapolation — where it
+    """Fig. 8: frontiers without (top left) and with (top right) augmentation, each with an eq. (4) fit on the first
+    ``1 − holdout`` of its log-compute range extrapolated over the rest; bottom: frontier / extrapolation — where it
     leaves the ±``tol`` band the power law breaks (marked ×). Table: the early-fit backtest ARE (large = broken),
     the break epoch and, for the augmented runs, γ_c and F_c of the whole frontier vs §4.5's 0.14 and 0.96."""
     preset = resolve(preset)
@@ -94,8 +94,7 @@ def fig8(curves: pd.DataFrame, preset: str | Preset = "cpu", holdout: float = 0.
     early = {a: _early(curves[curves["condition"] == labels[a]], preset, holdout) for a in conds}
     full = {a: fits.curves_frontier(curves[curves["condition"] == labels[a]], preset, n_boot=n_boot)[1] for a in conds}
 
-    fig = Figure(figsize=(15, 4.4), layout="constrained")
-    axes = fig.subplots(1, 3)
+    fig, axes = figures.panel_row(3, panel_width=3.9, height=3.6)
     for ax, a in zip(axes[:2], (False, True)):
         sub = curves[curves["condition"] == labels[a]]
         if not len(sub):
@@ -157,9 +156,10 @@ def fig8(curves: pd.DataFrame, preset: str | Preset = "cpu", holdout: float = 0.
 
 @notes_left_out
 def fig9(curves: pd.DataFrame, preset: str | Preset = "cpu") -> tuple[Figure, pd.DataFrame]:
-    """Fig. 9: the augmented MPNN and eSEN frontiers on one axis with eq. (4) fits (left) and the ratio of their
-    frontier losses vs compute (right; the paper: the gap grows with compute). Table: γ_c, F_c vs §4.5 (augmented
-    MPNN ≈ 0.14, 0.96) and Table 1 (eSEN, as in one-pass training), and the gap at the ends of the common range."""
+    """Fig. 9: the augmented MPNN and eSEN frontiers on one axis with eq. (4) fits (left; legend under the figure)
+    and the ratio of their frontier losses vs compute (right; the paper: the gap grows with compute). Table: γ_c, F_c
+    vs §4.5 (augmented MPNN ≈ 0.14, 0.96) and Table 1 (eSEN, as in one-pass training), and the gap at the ends of the
+    common range."""
     preset = resolve(preset)
     n_boot = ablations(preset).n_boot
     curves = curves[(curves["arch"] == "esen") | curves["train.augment"].astype(bool)]
@@ -168,12 +168,13 @@ def fig9(curves: pd.DataFrame, preset: str | Preset = "cpu") -> tuple[Figure, pd
     archs = [a for a in ("mpnn", "esen") if (curves["arch"] == a).any()]
     fronts = {a: fits.curves_frontier(curves[curves["arch"] == a], preset, n_boot=n_boot) for a in archs}
 
-    fig = Figure(figsize=(11, 4.4), layout="constrained")
+    fig = Figure(figsize=(7.8, 4.0), layout="constrained")
     ax_f, ax_r = fig.subplots(1, 2)
     figures.plot_frontier(curves, fits={labels[a]: fits.in_flops(r.estimate) for a, (_, r) in fronts.items() if r.ok},
                           by="model", drop_first=fits.settings(preset).drop_first, ax=ax_f)
     figures.tidy_log_axes(ax_f)
     ax_f.set_title("loss–compute frontiers, multi-epoch", fontsize="medium")
+    figures.legend_below(fig, [ax_f], ncols=2)  # the frontiers' long labels would hide their points
     gap_lo = gap_hi = None
     if len(archs) == 2:
         fm, fe = fronts["mpnn"][0], fronts["esen"][0]

@@ -76,10 +76,10 @@ def _flop_ratio(curves: pd.DataFrame, col: str, a, b) -> float:
 
 @notes_left_out
 def fig7(curves: pd.DataFrame, preset: str | Preset = "cpu", m: int | None = None) -> tuple[Figure, pd.DataFrame]:
-    """Fig. 7: left the loss–compute frontiers with and without the symmetry loss (measured FLOPs, so the (M+1)×
-    forward/backward work is included) and the no-loss fit moved right by (M+1) (dashed: what the extra compute
-    alone would cost); middle L vs D with ``B D^{-β}``; right L vs N with ``A N^{-α}``. Validation loss is eq. (1)
-    only. Table: β, α, γ_c, F_c without/with, the measured compute factor and the frontier shift Δ."""
+    """Fig. 7: top left the loss–compute frontiers with and without the symmetry loss (measured FLOPs, so the
+    (M+1)× forward/backward work is included) and the no-loss fit moved right by (M+1) (dashed: what the extra
+    compute alone would cost); top right L vs D with ``B D^{-β}``; bottom L vs N with ``A N^{-α}``. Validation loss
+    is eq. (1) only. Table: β, α, γ_c, F_c without/with, the measured compute factor and the frontier shift Δ."""
     preset = resolve(preset)
     n_boot = ablations(preset).n_boot
     col = "loss.symmetry_m"
@@ -91,8 +91,7 @@ def fig7(curves: pd.DataFrame, preset: str | Preset = "cpu", m: int | None = Non
     sums = {k: fits.sum_power_law_report(fits.prepare(curves[curves[col] == k], preset), preset, n_boot=n_boot)
             for k in (0, m) if k in ms}
 
-    fig = Figure(figsize=(15, 4.4), layout="constrained")
-    ax_c, ax_d, ax_n = fig.subplots(1, 3)
+    fig, (ax_c, ax_d, ax_n) = figures.panel_row(3, panel_width=3.9, height=3.6)
     laws = {labels[k]: fits.in_flops(rep.estimate) for k, (_, rep) in fronts.items() if rep.ok}
     figures.plot_frontier(curves, fits=laws, by="condition", drop_first=fits.settings(preset).drop_first, ax=ax_c)
     figures.tidy_log_axes(ax_c)

@@ -67,7 +67,7 @@ def fig16(curves: pd.DataFrame, zero_loss: float | None = None, *, x: str = "ato
           ) -> tuple[Figure, pd.DataFrame]:
     """Fig. 16: validation (left) and training (right) loss vs training atoms of the vanilla transformer (reds, one
     line per size) and the MPNN (blues); dashed: the all-zero predictor. Log–log."""
-    fig = Figure(figsize=(10, 4.0), layout="constrained")
+    fig = Figure(figsize=(7.8, 4.0), layout="constrained")
     ax_v, ax_t = fig.subplots(1, 2)
     sx, xlabel = AXIS.get(x, (1.0, x))
     for arch, cmap in (("transformer", "Reds"), ("mpnn", "Blues")):

@@ -40,11 +40,12 @@ def translation_study(preset: str | Preset, store="results", train_missing: bool
 def fig15(curves: pd.DataFrame, *, preset: str | Preset = "cpu", drop_first: float | None = None
           ) -> tuple[Figure, pd.DataFrame]:
     """Fig. 15: loss–compute frontiers of the MPNN with and without translation invariance (left, eq. 4 fits with
-    L∞ = 0) and the final loss per model size (right); table: γ_c, F_c (C in PFLOPs) of both, with backtests."""
+    L∞ = 0; its legend under the figure) and the final loss per model size (right); table: γ_c, F_c (C in PFLOPs) of
+    both, with backtests."""
     preset = resolve(preset)
     curves = curves.assign(variant=curves["translation_invariant"].map(_LABELS))
     drop = fits.settings(preset).drop_first if drop_first is None else drop_first
-    fig = Figure(figsize=(10, 4.0), layout="constrained")
+    fig = Figure(figsize=(7.8, 4.0), layout="constrained")
     ax_c, ax_n = fig.subplots(1, 2)
     reps = {ti: fits.curves_frontier(curves[curves["translation_invariant"] == ti], preset, n_boot=0,
                                      drop_first=drop)[1] for ti in (True, False)}
@@ -59,6 +60,7 @@ def fig15(curves: pd.DataFrame, *, preset: str | Preset = "cpu", drop_first: flo
     ax_n.set_xlabel(AXIS["params"][1])
     ax_n.set_ylabel(f"final {AXIS['val_loss'][1]}")
     ax_n.legend(fontsize="x-small")
+    figures.legend_below(fig, [ax_c], ncols=2)  # the frontier's long labels would hide its points
 
     rows = []
     for ti in (True, False):

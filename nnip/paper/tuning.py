@@ -94,8 +94,9 @@ def fig_tuning(curves: pd.DataFrame, preset: str | Preset = "cpu") -> tuple[Figu
                              f"{p.archs[arch].lr:g}, warmup {p.archs[arch].warmup_steps} — "
                              + ("matches the sweep" if agrees else "DIFFERS from the sweep's optimum"
                                 + (f": {p.archs[arch].lr_reason}" if p.archs[arch].lr_reason else ""))})
-    axes[0].set_ylabel("final validation loss (eq. 1, normalised)")
+    for ax in axes[::2]:  # the left-hand panel of each row (two per row)
+        ax.set_ylabel("final validation loss (eq. 1, normalised)")
     title = f"η* sweep at the μP base width ({preset_name(preset)} preset, {p.tuning.fraction:.0%} of the stream)"
-    tiny = "  [preset tiny: wiring check, not science]" if preset_name(preset) == "tiny" else ""
-    fig.suptitle(title + tiny, fontsize="medium")
+    tiny = "\n[preset tiny: wiring check, not science]" if preset_name(preset) == "tiny" else ""
+    fig.suptitle(title + tiny, fontsize="medium", wrap=True)
     return fig, comparison_table(rows)

@@ -49,7 +49,7 @@ def fig11(curves: pd.DataFrame, preset: str | Preset = "cpu") -> tuple[Figure, p
     col = "model.hparams.vector_channels"
     curves = curves.assign(E=curves[col].astype(int))
     fin = fits.final(curves).sort_values("E")
-    fig = Figure(figsize=(11, 4.4), layout="constrained")
+    fig = Figure(figsize=(7.8, 4.0), layout="constrained")
     ax_c, ax_e = fig.subplots(1, 2)
     cmap = colormaps["viridis"]
     es = sorted(fin["E"].unique())
