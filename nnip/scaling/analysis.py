@@ -24,7 +24,7 @@ import pandas as pd
 
 from nnip.scaling.allocation import PFLOP, KappaFit, compute_optimal, fit_kappa
 from nnip.scaling.backtest import backtest
-from nnip.scaling.frontier import pareto_frontier, prepare_curves
+from nnip.scaling.frontier import frontier_xy, pareto_frontier, prepare_curves
 from nnip.scaling.laws import PowerLaw, SumPowerLaw, fit_power_law, fit_sum_power_law
 from nnip.scaling.report import Report, report
 
@@ -84,8 +84,10 @@ def power_law_on(df: pd.DataFrame, x: str, y: str = "val_loss", l_inf: float | N
 
 
 def _frontier_fit(df: pd.DataFrame, x: str) -> PowerLaw:
-    """Eq. (4) with L∞ = 0 on the Pareto frontier of ``df`` (already prepared: no drop/EMA here)."""
-    return power_law_on(pareto_frontier(df, x=x, y="val_loss"), x)
+    """Eq. (4) with L∞ = 0 on the Pareto frontier of ``df`` (already prepared: no drop/EMA here); the frontier by
+    :func:`~nnip.scaling.frontier.frontier_xy`, the values and order of :func:`pareto_frontier`'s."""
+    fx, fy = frontier_xy(df[x].to_numpy(dtype=float), df["val_loss"].to_numpy(dtype=float))
+    return fit_power_law(fx, fy)
 
 
 def frontier_report(points: pd.DataFrame, x: str, *, n_boot: int, seed: int = 0, holdout: float = 0.25,

@@ -2,8 +2,9 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from nnip.scaling import pareto_frontier, prepare_curves
+from nnip.scaling import fit_power_law, pareto_frontier, prepare_curves
 from tests.scaling._data import learning_curves
 
 
@@ -45,3 +46,30 @@ def test_prepare_curves_is_public_with_the_frontier_defaults():
                                                                          "run_id"))
     doc = pd.DataFrame({"run_id": "a", "step": [0, 1, 2, 3], "flops": [1.0, 2, 3, 4], "val_loss": [4.0, 3, 2, 1]})
     assert prepare_curves(doc, drop_first=0.5)["step"].tolist() == [2, 3]  # the docstring's example
+
+
+def test_frontier_xy_equals_pareto_frontier_with_ties_and_repeated_runs():
+    """The bootstrap's array path gives exactly (bit for bit) the x, y of :func:`pareto_frontier`, on resamples that
+    repeat runs and on points that tie in x, in y or in both; and the frontier fit is unchanged."""
+    from nnip.scaling.analysis import _frontier_fit
+    from nnip.scaling.frontier import frontier_xy
+
+    rng = np.random.default_rng(3)
+    runs = []
+    for k in range(6):
+        steps = np.arange(1, 41)
+        x = np.round(steps * (k + 1) * 1e-3, 3)  # rounded: ties in x across runs
+        y = np.round(2.0 * x ** -0.3 * (1 + 0.05 * rng.standard_normal(40)), 2)  # rounded: ties in y
+        runs.append(pd.DataFrame({"run_id": f"r{k}", "step": steps, "C_pflops": x, "val_loss": y}))
+    data = pd.concat(runs, ignore_index=True)
+    blocks = list(data.groupby("run_id").indices.values())
+    for _ in range(50):
+        sample = data.iloc[np.concatenate([blocks[i] for i in rng.integers(0, 6, 6)])]
+        ref = pareto_frontier(sample, x="C_pflops", y="val_loss")
+        fx, fy = frontier_xy(sample["C_pflops"], sample["val_loss"])
+        np.testing.assert_array_equal(fx, ref["C_pflops"].to_numpy())
+        np.testing.assert_array_equal(fy, ref["val_loss"].to_numpy())
+        old = fit_power_law(ref["C_pflops"], ref["val_loss"])
+        assert _frontier_fit(sample, "C_pflops").params() == old.params()
+    with pytest.raises(ValueError, match="NaN/inf"):
+        frontier_xy([1.0, 2.0], [1.0, np.nan])
