@@ -84,9 +84,13 @@ def pareto_frontier(curves: pd.DataFrame, x: str = "flops", y: str = "val_loss",
     """
     df = prepare_curves(curves, x, y, drop_first, ema, group)
     df = df.sort_values([x, y], kind="stable").reset_index(drop=True)
-    yv = df[y].to_numpy(dtype=float)
-    prev_min = np.concatenate([[np.inf], np.minimum.accumulate(yv)[:-1]])
-    return df[yv < prev_min].reset_index(drop=True)
+    return df[_strictly_below_running_min(df[y].to_numpy(dtype=float))].reset_index(drop=True)
+
+
+def _strictly_below_running_min(ys: np.ndarray) -> np.ndarray:
+    """Mask of the points (sorted by cost) whose loss is strictly below every loss before them: the envelope."""
+    prev_min = np.concatenate([[np.inf], np.minimum.accumulate(ys)[:-1]])
+    return ys < prev_min
 
 
 def frontier_xy(x, y) -> tuple[np.ndarray, np.ndarray]:
@@ -101,8 +105,7 @@ def frontier_xy(x, y) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"frontier_xy: {int(bad.sum())} NaN/inf values; filter diverged evaluations out first")
     order = np.lexsort((yv, xv))
     xs, ys = xv[order], yv[order]
-    prev_min = np.concatenate([[np.inf], np.minimum.accumulate(ys)[:-1]])
-    keep = ys < prev_min
+    keep = _strictly_below_running_min(ys)
     return xs[keep], ys[keep]
 
 
