@@ -18,3 +18,34 @@ def test_notebooks_run_two_at_a_time_from_the_committed_store(tmp_path):
         assert len(injected) == 1 and "train_missing = False" in "".join(injected[0]["source"])
         errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, f"{path.name}: {errors[0].get('ename')}"
+
+
+def test_the_scorecard_runs_first_and_kernels_share_a_fit_memo_for_one_build(tmp_path, monkeypatch):
+    """The scorecard (which bootstraps eq. 5 for every architecture) is executed first, and every kernel of the
+    build sees the same ``NNIP_FIT_CACHE`` file, which exists only for the build."""
+    from nnip.scaling._memo import ENV
+
+    monkeypatch.delenv(ENV, raising=False)
+    seen = []
+
+    def fake_execute(nb, out, preset, store, train_missing):
+        seen.append((nb.stem, book.os.environ.get(ENV)))
+        return out
+
+    monkeypatch.setattr(book, "_execute", fake_execute)
+    book.execute_notebooks("cpu", "results", ["table1", "fig5", "scorecard"], tmp_path, train_missing=False, jobs=1)
+    assert [name for name, _ in seen] == ["scorecard", "fig5", "table1"]
+    memo = {path for _, path in seen}
+    assert len(memo) == 1 and None not in memo
+    assert ENV not in book.os.environ  # gone after the build, with its directory
+    assert not book.Path(memo.pop()).parent.exists()
+
+
+def test_a_fit_memo_the_user_set_is_kept(tmp_path, monkeypatch):
+    from nnip.scaling._memo import ENV
+
+    mine = tmp_path / "mine.sqlite"
+    monkeypatch.setenv(ENV, str(mine))
+    with book.fit_memo() as path:
+        assert path == mine
+    assert book.os.environ[ENV] == str(mine)
