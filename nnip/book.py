@@ -99,7 +99,8 @@ FIRST = ("scorecard",)
 def fit_memo() -> Iterator[Path | None]:
     """For the block, notebook kernels share one :mod:`nnip.scaling._memo` file (``NNIP_FIT_CACHE``), made empty
     for this build and removed after it, so a fit computed by one page is read by the next instead of being
-    recomputed (the numbers are bit-identical either way). A memo the user set already is used as it is."""
+    recomputed (the numbers are bit-identical either way). A memo the user set already is used as it is
+    (``NNIP_FIT_CACHE=off``: none)."""
     from nnip.scaling._memo import ENV
 
     if os.environ.get(ENV):

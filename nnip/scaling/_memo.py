@@ -8,7 +8,7 @@ stored numbers are the optimiser's float64 results, so a hit returns a fit bit-i
 (``tests/scaling/test_memo.py``). The key also hashes the source of :mod:`nnip.scaling.laws` and the numpy and
 scipy versions, so an edited fit never reads an old optimum.
 
-Unset (the default), nothing is cached. ``python -m nnip.book`` sets it to a file of its own that lives for one
+Unset (the default) or ``off``, nothing is cached. ``python -m nnip.book`` sets it to a file of its own that lives for one
 build (so the cache is never older than the build that reads it).
 """
 
@@ -27,6 +27,8 @@ __all__ = ["ENV", "key", "get", "put"]
 
 #: environment variable naming the SQLite file of the memo (unset: no memo)
 ENV = "NNIP_FIT_CACHE"
+#: its value that turns the memo off (also for a book build, which otherwise makes one)
+OFF = "off"
 
 
 @functools.lru_cache(maxsize=1)
@@ -60,7 +62,7 @@ _connections: dict[str, sqlite3.Connection] = {}
 
 def _db() -> sqlite3.Connection | None:
     path = os.environ.get(ENV)
-    if not path:
+    if not path or path == OFF:
         return None
     con = _connections.get(path)
     if con is None:

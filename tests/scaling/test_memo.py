@@ -118,3 +118,11 @@ def test_shared_between_processes(memo):
     blocked = script.replace("p = np.load", "laws._minimise_sum_power_law = None\np = np.load")
     out2 = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, check=True).stdout
     assert out1 == out2
+
+
+def test_off_caches_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv(_memo.ENV, _memo.OFF)
+    monkeypatch.chdir(tmp_path)
+    N, D, L, run = _law_points()
+    scaling.fit_sum_power_law(N, D, L)
+    assert list(tmp_path.iterdir()) == []  # no file called "off"
