@@ -14,6 +14,7 @@ The rules, the :class:`~nnip.paper.verdicts.Estimate` type and the estimates liv
 
 from __future__ import annotations
 
+import html
 import math
 import textwrap
 from collections.abc import Callable, Mapping
@@ -206,8 +207,22 @@ def figure(card: pd.DataFrame):
     return fig
 
 
+#: share of the page's width per column of :func:`styled` (the claim and the per-architecture values need room)
+_WIDTHS = {"claim": "22%", "source": "9%", "paper": "17%", "ours (95% CI)": "21%", "verdict": "13%", "why": "18%"}
+
+
+def _lines(value) -> str:
+    """A cell as HTML: escaped, one ``"; "``-separated item (an architecture, a pair) per line."""
+    return "<br>".join(html.escape(part) for part in str(value).split("; "))
+
+
 def styled(card: pd.DataFrame):
-    """The scorecard as a pandas Styler: no index column, left-aligned text, verdicts coloured."""
-    return (card.style.hide(axis="index").format(escape="html")
-            .set_properties(**{"text-align": "left", "vertical-align": "top"})
+    """The scorecard as a pandas Styler: no index column, left-aligned text in fixed column widths, one architecture
+    (or pair) per line, verdicts coloured."""
+    widths = [{"selector": f"th.col{j}, td.col{j}", "props": f"width: {_WIDTHS.get(c, 'auto')};"}
+              for j, c in enumerate(card.columns)]
+    return (card.style.hide(axis="index").format(_lines)
+            .set_properties(**{"text-align": "left", "vertical-align": "top", "font-size": "0.85em",
+                               "padding": "0.3em 0.7em 0.3em 0"})
+            .set_table_styles([{"selector": "", "props": "table-layout: fixed; width: 100%;"}, *widths])
             .map(lambda v: f"background-color: {_COLOURS.get(v, '')}", subset=["verdict"]))

@@ -5,6 +5,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import html  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -167,9 +168,14 @@ def test_page_says_not_reproduced_when_the_order_is_reversed(monkeypatch, curves
 
 
 def test_page_table_has_no_index_column(monkeypatch, curves):
-    html = sc.styled(_page(monkeypatch, curves)).to_html()
-    assert "row_heading" not in html and html.count("<th ") == len(sc.COLUMNS)
-    assert "MPNN &lt; MC-EGNN" in html  # cell text is escaped, not read as markup
+    page = sc.styled(_page(monkeypatch, curves)).to_html()
+    assert "row_heading" not in page and page.count("<th ") == len(sc.COLUMNS)
+    assert "MPNN &lt; MC-EGNN" in page  # cell text is escaped, not read as markup
+    card = _page(monkeypatch, curves)
+    cells = [sc._lines(v) for v in card.to_numpy().ravel()]
+    # one item (architecture, pair) per line, and the lines read back to exactly the cell's text
+    assert any("<br>" in c for c in cells)
+    assert [html.unescape(c.replace("<br>", "; ")) for c in cells] == [str(v) for v in card.to_numpy().ravel()]
     assert "styled(" in NOTEBOOK.read_text()
 
 
