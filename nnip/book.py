@@ -167,8 +167,35 @@ def intro_figure(executed: Path) -> Path:
     return out
 
 
+#: MathJax 3 in one self-contained file (SVG output, no fonts to fetch), served from the book's own ``_static``:
+#: ``_config.yml`` sets ``html_static_path: [book/_static]`` and ``mathjax_path: mathjax/tex-svg.js``, so the pages
+#: typeset their equations offline (no CDN), in the Chromium checks too
+MATHJAX = ("django-static-mathjax", "mathjax/static/mathjax/es5/tex-svg.js")
+STATIC = ROOT / "book" / "_static"
+
+
+def vendor_mathjax() -> Path:
+    """Copy MathJax (``tex-svg.js`` of the pinned ``django-static-mathjax`` wheel, MathJax 3.2.2, Apache-2.0; only
+    its files are used, not django) to ``book/_static/mathjax/`` (git-ignored), where the book loads it from."""
+    import importlib.metadata
+
+    dist, rel = MATHJAX
+    try:
+        src = Path(importlib.metadata.distribution(dist).locate_file(rel))
+    except importlib.metadata.PackageNotFoundError:
+        src = None
+    if src is None or not src.is_file():
+        raise RuntimeError(f"MathJax not found ({dist}: {rel}); install the pinned requirements: "
+                           f"pip install -r requirements.txt")
+    out = STATIC / "mathjax" / src.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, out)
+    return out
+
+
 def build_book() -> Path:
     shutil.rmtree(ROOT / "_build", ignore_errors=True)  # incremental builds keep pages that left the toc
+    vendor_mathjax()
     jb = Path(sys.executable).with_name("jupyter-book")
     subprocess.run([str(jb), "build", str(ROOT), "-W", "--keep-going"], check=True)
     return ROOT / "_build" / "html" / "index.html"

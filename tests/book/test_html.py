@@ -54,3 +54,21 @@ def test_no_page_shows_a_machine_path(built_book, doms):
     for page, dom in doms.items():
         for path in machine:
             assert path not in dom, f"{page.relative_to(built_book)} shows the machine path {path}"
+
+
+def test_every_equation_is_typeset_offline(built_book, doms):
+    """MathJax is served by the book itself (``_static/mathjax``; no CDN, this machine has no internet): on every
+    page with math, Chromium ran it and typeset every equation (no ``\\(`` left in the text)."""
+    with_math = 0
+    for page, dom in doms.items():
+        source = page.read_text()
+        scripts = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', source, flags=re.I)
+        assert all(not s.startswith(("http:", "https:", "//")) for s in scripts), \
+            f"{page.name}: MathJax is loaded from the network ({scripts})"
+        n_math = len(re.findall(r'class="math[ "]', source))
+        if n_math:
+            with_math += 1
+            assert scripts, f"{page.name}: has math but loads no MathJax"
+            assert dom.count("<mjx-container") >= n_math, f"{page.name}: {n_math} equations, not all typeset"
+            assert "\\(" not in re.sub(r"<[^>]+>", "", dom), f"{page.name}: raw LaTeX left on the page"
+    assert with_math >= 3  # the chapters and the eq. (4)–(7) pages have math
