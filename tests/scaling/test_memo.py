@@ -46,11 +46,31 @@ def _rows(path) -> int:
         return con.execute("SELECT COUNT(*) FROM fits").fetchone()[0]
 
 
-def test_unset_caches_nothing(tmp_path, monkeypatch):
-    monkeypatch.delenv(_memo.ENV, raising=False)
+def _count_optimiser_calls(monkeypatch) -> list:
+    calls = []
+    real = scaling.laws._minimise_sum_power_law
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scaling.laws, "_minimise_sum_power_law", counted)
+    return calls
+
+
+@pytest.mark.parametrize("value", [None, _memo.OFF])
+def test_unset_or_off_caches_nothing(tmp_path, monkeypatch, value):
+    """Unset or ``off``: the same fit twice runs the optimiser twice, and no file appears (none called "off")."""
+    if value is None:
+        monkeypatch.delenv(_memo.ENV, raising=False)
+    else:
+        monkeypatch.setenv(_memo.ENV, value)
+    monkeypatch.chdir(tmp_path)
+    calls = _count_optimiser_calls(monkeypatch)
     N, D, L, run = _law_points()
     scaling.fit_sum_power_law(N, D, L, run_id=run)
-    assert _memo.get(_memo.key("sum_power_law", N)) is None
+    scaling.fit_sum_power_law(N, D, L, run_id=run)
+    assert len(calls) == 2
     assert list(tmp_path.iterdir()) == []
 
 
@@ -119,10 +139,3 @@ def test_shared_between_processes(memo):
     out2 = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, check=True).stdout
     assert out1 == out2
 
-
-def test_off_caches_nothing(tmp_path, monkeypatch):
-    monkeypatch.setenv(_memo.ENV, _memo.OFF)
-    monkeypatch.chdir(tmp_path)
-    N, D, L, run = _law_points()
-    scaling.fit_sum_power_law(N, D, L)
-    assert list(tmp_path.iterdir()) == []  # no file called "off"
