@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -43,6 +44,7 @@ from matplotlib.figure import Figure
 
 from nnip.data.registry import NO_GENERATION, dataset_stats, ensure_dataset
 from nnip.presets import get
+from nnip.scaling._memo import ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,8 +103,6 @@ def fit_memo() -> Iterator[Path | None]:
     for this build and removed after it, so a fit computed by one page is read by the next instead of being
     recomputed (the numbers are bit-identical either way). A memo the user set already is used as it is
     (``NNIP_FIT_CACHE=off``: none)."""
-    from nnip.scaling._memo import ENV
-
     if os.environ.get(ENV):
         yield Path(os.environ[ENV])
         return
@@ -177,8 +177,6 @@ STATIC = ROOT / "book" / "_static"
 def vendor_mathjax() -> Path:
     """Copy MathJax (``tex-svg.js`` of the pinned ``django-static-mathjax`` wheel, MathJax 3.2.2, Apache-2.0; only
     its files are used, not django) to ``book/_static/mathjax/`` (git-ignored), where the book loads it from."""
-    import importlib.metadata
-
     dist, rel = MATHJAX
     try:
         src = Path(importlib.metadata.distribution(dist).locate_file(rel))

@@ -22,6 +22,7 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+import scipy
 
 __all__ = ["ENV", "key", "get", "put"]
 
@@ -33,9 +34,7 @@ OFF = "off"
 
 @functools.lru_cache(maxsize=1)
 def _code_version() -> bytes:
-    import scipy
-
-    from nnip.scaling import laws
+    from nnip.scaling import laws  # here, not at the top: laws imports this module (a cycle)
 
     h = hashlib.sha256(Path(laws.__file__).read_bytes())
     h.update(f"numpy {np.__version__} scipy {scipy.__version__}".encode())
