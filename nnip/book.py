@@ -21,6 +21,8 @@ page) and ``train_missing``, and Fig. 1's image copied to ``book/executed/fig1.p
 N notebooks at once in step 3 when nothing is trained. In step 3 the kernels share one fit memo for the build
 (:func:`fit_memo`, :mod:`nnip.scaling._memo`): the scorecard runs first and bootstraps eq. (5) for every
 architecture, and Fig. 5, Fig. 6 and Tables 1 and 7 read those optima back (bit-identical) instead of refitting.
+A build of every notebook also fails unless the pages read exactly the runs :mod:`nnip.paper.catalog` lists
+(:func:`nnip.paper.catalog.check_reads`, from the ``runs_read.tsv`` the kernels write into ``book/executed/``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from matplotlib.figure import Figure
 
 from nnip.data.registry import NO_GENERATION, dataset_stats, ensure_dataset
 from nnip.presets import get
+from nnip.runs import RUN_LOG
 from nnip.scaling._memo import ENV
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,11 +88,36 @@ def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir:
     if names:
         notebooks = [nb for nb in notebooks if nb.stem in names]
     args = [(nb, out_dir / nb.name, preset, store, train_missing) for nb in notebooks]
-    with fit_memo():
+    log = out_dir / RUNS_READ
+    log.unlink(missing_ok=True)
+    with fit_memo(), _environ(RUN_LOG, str(log)):
         if jobs <= 1 or train_missing or len(args) <= 1:
-            return [_execute(*a) for a in args]
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            return list(pool.map(_execute, *zip(*args)))
+            out = [_execute(*a) for a in args]
+        else:
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                out = list(pool.map(_execute, *zip(*args)))
+    if not names:  # the whole book: its pages must read exactly the runs the catalog lists
+        from nnip.paper.catalog import check_reads  # lazy: nnip.paper loads IPython
+
+        print(f"== the pages read {check_reads(preset, log)} runs: exactly the catalog's", flush=True)
+    return out
+
+
+#: the file of ``out_dir`` listing every run a page read (``study<TAB>run id``; :data:`nnip.runs.RUN_LOG`)
+RUNS_READ = "runs_read.tsv"
+
+
+@contextlib.contextmanager
+def _environ(key: str, value: str) -> Iterator[None]:
+    old = os.environ.get(key)
+    os.environ[key] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
 
 
 #: executed first: the scorecard bootstraps eq. (5) for every architecture, and the Fig. 5, Fig. 6, Table 1 and

@@ -42,7 +42,11 @@ from nnip._flock import exclusive_lock
 from nnip._nested import flatten
 from nnip.errors import StoreError
 
-__all__ = ["RunStore", "RunLocked", "StoreError", "CURVE_COLUMNS", "FINAL_STATUSES", "is_final"]
+__all__ = ["RunStore", "RunLocked", "StoreError", "CURVE_COLUMNS", "FINAL_STATUSES", "RUN_LOG", "is_final"]
+
+#: environment variable: a file to which :func:`nnip.paper._common.run_study` appends ``study<TAB>run id`` for every
+#: run a page reads (``python -m nnip.book`` sets it, then checks that the pages read exactly the catalog's runs)
+RUN_LOG = "NNIP_RUN_LOG"
 
 #: columns every curve.csv starts with (models predicting stress add ``val_stress_mae``; TTA adds ``*_tta``)
 CURVE_COLUMNS = (

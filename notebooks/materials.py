@@ -20,7 +20,7 @@
 preset = "cpu"
 store = "results"
 train_missing = True
-fractions = "0.1,0.2,0.5,1.0"  # data fractions of the data-scaling runs (log-spaced, as Trikha's 10K–300K), or "preset"
+fractions = "preset"  # data fractions of the data-scaling runs: "preset" (the log-spaced 0.1–1 of the catalog) or "0.1,0.3,1"
 lr = 6e-4  # peak learning rate, the same at every size (Trikha et al.)
 warmup = 0.05  # linear warmup: share of the full-data run's steps (or an int number of steps)
 min_lr_ratio = 0.01  # cosine floor, as a fraction of lr

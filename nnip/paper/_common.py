@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -12,11 +14,11 @@ import numpy as np
 import pandas as pd
 
 from nnip.presets import Preset, resolve
-from nnip.runs import RunStore, is_final
+from nnip.runs import RUN_LOG, RunStore, is_final
 
 __all__ = ["ARCH_LABELS", "PAPER_ARCHS", "TOO_FEW", "arch_row", "archs_present", "cached_json", "comparison_table",
            "concat_studies", "estimates_long", "left_out_of", "notes_left_out", "preset_name", "project_root",
-           "report_row", "row", "run_study", "select_archs", "store_path", "title"]
+           "report_row", "row", "run_study", "select_archs", "store_path", "title", "warn_relative"]
 
 #: the words of a note whose fit the preset's runs cannot support (:mod:`nnip.paper.fits`)
 TOO_FEW = "too few runs at this preset"
@@ -107,10 +109,13 @@ def run_study(spec: dict, preset: str | Preset, store, train_missing: bool = Tru
         run_configs(configs, rs, name=spec.get("name", "sweep"), grid_keys=list(spec.get("grid") or {}),
                     workers=workers, progress=True)
     ids = [cfg.run_id() for cfg in configs]
+    if os.environ.get(RUN_LOG):  # one write per study: lines of concurrent kernels do not interleave
+        with open(os.environ[RUN_LOG], "a") as log:
+            log.write("".join(f"{spec.get('name', 'sweep')}\t{i}\n" for i in ids))
     curves = rs.curves(ids)
     left_out = rs.left_out(ids)
     if left_out:
-        warnings.warn(f"study {spec.get('name')!r}: left {len(left_out)} run(s) out of the curves and fits: "
+        warn_relative(f"study {spec.get('name')!r}: left {len(left_out)} run(s) out of the curves and fits: "
                       + _listing(left_out), stacklevel=2)
         if len(curves):
             curves = curves[~curves["run_id"].isin(list(left_out))]
@@ -120,6 +125,19 @@ def run_study(spec: dict, preset: str | Preset, store, train_missing: bool = Tru
     curves = curves.reset_index(drop=True)
     curves.attrs["left_out"] = dict(left_out)
     return curves
+
+
+def warn_relative(message: str, category=UserWarning, stacklevel: int = 1) -> None:
+    """``warnings.warn`` from the caller ``stacklevel`` frames up, its file shown relative to the project root: the
+    book's pages print warnings, and a page must not show the machine it was built on
+    (``nnip/paper/tuning.py:54: UserWarning: …``, not ``/home/…/nnip/paper/tuning.py:54``). Filters by module
+    still apply (the caller's ``__name__``)."""
+    frame = sys._getframe(stacklevel)
+    path = Path(frame.f_code.co_filename)
+    with contextlib.suppress(ValueError):
+        path = path.resolve().relative_to(project_root())
+    warnings.warn_explicit(message, category, str(path), frame.f_lineno, module=frame.f_globals.get("__name__"),
+                           registry=frame.f_globals.setdefault("__warningregistry__", {}))
 
 
 def _listing(left_out: dict) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -17,11 +18,11 @@ from matplotlib.figure import Figure
 from nnip.paper import (
     diverse, hyperparameters, main, materials, multi_epoch, symmetry, transformer, translation, tuning, vector_channels,
 )
-from nnip.paper._common import store_path
+from nnip.paper._common import preset_name, store_path
 from nnip.presets import Preset, resolve
 from nnip.runs import RunStore
 
-__all__ = ["STUDIES", "specs", "missing_runs", "train_all", "cpu_hours", "fig_cost"]
+__all__ = ["STUDIES", "specs", "run_ids", "missing_runs", "check_reads", "train_all", "cpu_hours", "fig_cost"]
 
 #: name → function(preset) → list of sweep specs, in the order ``train_all`` runs them (cheap, decisive first)
 STUDIES: dict[str, Callable[[str], list[dict]]] = {
@@ -48,6 +49,35 @@ def specs(preset: str | Preset, names=None) -> list[tuple[str, dict]]:
     if unknown:
         raise ValueError(f"unknown studies {unknown}; known: {list(STUDIES)}")
     return [(n, s) for n in names for s in STUDIES[n](preset)]
+
+
+def run_ids(preset: str | Preset, names=None) -> set[str]:
+    """The run ids of the named studies (all by default) at ``preset``."""
+    from nnip.sweep import expand  # torch-free analysis: nnip.sweep imports torch
+
+    preset = resolve(preset)
+    return {cfg.run_id() for _, spec in specs(preset, names) for cfg in expand(spec, preset)}
+
+
+def check_reads(preset: str | Preset, log: str | Path) -> int:
+    """Check that the pages of a whole book build read exactly the catalog's runs: ``log`` holds the
+    ``study<TAB>run id`` lines that :func:`nnip.paper._common.run_study` appended (``NNIP_RUN_LOG``). A page that
+    reads a run no study lists (it would be trained by the page, not by ``--train``, and missed by ``--missing``), or
+    a study no page reads (paid for, never shown), is an error naming the runs. Returns the number of runs read."""
+    lines = [ln.split("\t") for ln in Path(log).read_text().splitlines() if ln.strip()] if Path(log).exists() else []
+    read = {rid: study for study, rid in lines}
+    listed = run_ids(preset)
+    extra, unread = sorted(set(read) - listed), sorted(listed - set(read))
+    problems = []
+    if extra:
+        problems.append(f"{len(extra)} run(s) read by a page but listed by no study of nnip.paper.catalog: "
+                        + "; ".join(f"{r} (page study {read[r]!r})" for r in extra[:8]))
+    if unread:
+        problems.append(f"{len(unread)} run(s) of the catalog read by no page: " + "; ".join(unread[:8]))
+    if problems:
+        raise RuntimeError(f"preset {preset_name(preset)!r}: the pages and the catalog disagree — "
+                           + " | ".join(problems) + f" (log: {log})")
+    return len(read)
 
 
 def missing_runs(preset: str | Preset, store="results", names=None) -> pd.DataFrame:
@@ -90,10 +120,10 @@ def cpu_hours(preset: str | Preset, store="results", names=None) -> pd.DataFrame
     """Measured cost of every study from the store: finished runs, and the hours their processes ran (``hours``:
     everything from start to end — data loading, set-up, training, evaluation, checkpoints — as recorded in each
     run's ``summary.json``; ``hours_train``: training steps only). Runs train on one torch thread each, so these are
-    CPU-hours on a CPU preset. A run shared by several studies (the main study's) is counted in each. With every
-    study (``names`` None), the finished runs in the store that no study reads — designs the pilots rejected, kept
-    as evidence — get their own row, ``superseded (read by no study)``, because they were paid for too; the last row,
-    ``all (distinct runs)``, counts every run once, those included."""
+    CPU-hours on a CPU preset. A run shared by several studies (the main study's) is counted in each; a run listed
+    twice by one study, once. With every study (``names`` None), the finished runs in the store that no study reads —
+    designs the pilots rejected, kept as evidence — get their own row, ``superseded (read by no study)``, because they
+    were paid for too; the last row, ``all (distinct runs)``, counts every run once, those included."""
     from nnip.sweep import expand  # torch-free analysis: nnip.sweep imports torch
 
     preset = resolve(preset)
@@ -115,7 +145,9 @@ def cpu_hours(preset: str | Preset, store="results", names=None) -> pd.DataFrame
                        "hours_train": s.get("hours_train") or 0.0}
                 rows.append(rec)
                 seen[rid] = rec
+    # a run listed twice by one study (materials: the largest model at fraction 1 is in both of its sweeps) counts once
     df = pd.DataFrame(rows + [{**r, "study": "all (distinct runs)"} for r in seen.values()])
+    df = df.drop_duplicates(["study", "run_id"])
     out = df.groupby("study", sort=False).agg(runs=("run_id", "nunique"), finished=("done", "sum"),
                                               cpu_hours=("hours", "sum"), train_hours=("hours_train", "sum"))
     return out.reset_index()

@@ -98,3 +98,97 @@ def test_a_study_read_from_the_store_names_its_missing_runs(tmp_path):
     if len(ids) > MISSING_NAMED:
         assert f"and {len(ids) - MISSING_NAMED} more" in msg
     assert not any((tmp_path / "tiny" / "runs").glob("*/summary.json"))
+
+
+def _finished_store(tmp_path, spec):
+    """A store in which every run of ``spec`` at ``tiny`` is finished with a one-row curve."""
+    from nnip.paper._common import store_path
+    from nnip.runs import CURVE_COLUMNS, RunStore
+
+    rs = RunStore(store_path(tmp_path, "tiny"))
+    ids = [c.run_id() for c in expand(spec, "tiny")]
+    for run_id in ids:
+        rs.write_summary(run_id, {"status": "done", "arch": "mpnn", "params": 10})
+        rs.start_curve(run_id, list(CURVE_COLUMNS))
+        rs.append_curve(run_id, {c: 1.0 for c in CURVE_COLUMNS}, list(CURVE_COLUMNS))
+    return ids
+
+
+def test_run_study_logs_every_run_it_reads(tmp_path, monkeypatch):
+    """With ``NNIP_RUN_LOG`` set, each study a page reads appends ``study<TAB>run id`` per run (the book's check)."""
+    from nnip.paper._common import run_study
+    from nnip.runs import RUN_LOG
+
+    spec = dict(catalog.specs("tiny", ["main"])[0][1])
+    ids = _finished_store(tmp_path, spec)
+    log = tmp_path / "reads.tsv"
+    run_study(spec, "tiny", tmp_path, train_missing=False)  # unset: nothing is written
+    assert not log.exists()
+    monkeypatch.setenv(RUN_LOG, str(log))
+    run_study(spec, "tiny", tmp_path, train_missing=False)
+    run_study(spec, "tiny", tmp_path, train_missing=False)  # appended, not overwritten
+    lines = log.read_text().splitlines()
+    assert lines == [f"{spec['name']}\t{r}" for r in ids] * 2
+
+
+def test_check_reads_wants_the_pages_to_read_exactly_the_catalogs_runs(tmp_path):
+    """The materials page once read data fractions the catalog did not list: the page trained them, ``--missing``
+    never saw them. A whole book build now fails naming such runs, and catalog runs that no page reads."""
+    listed = sorted(catalog.run_ids("tiny"))
+    log = tmp_path / "reads.tsv"
+    log.write_text("".join(f"some-study\t{r}\n" for r in listed + listed[:3]))  # a run read twice is fine
+    assert catalog.check_reads("tiny", log) == len(listed)
+
+    log.write_text("".join(f"some-study\t{r}\n" for r in listed + ["0123456789ab"]))
+    with pytest.raises(RuntimeError, match=r"1 run\(s\) read by a page but listed by no study.*0123456789ab"
+                                           r".*'some-study'"):
+        catalog.check_reads("tiny", log)
+
+    log.write_text("".join(f"some-study\t{r}\n" for r in listed[1:]))
+    with pytest.raises(RuntimeError, match=rf"1 run\(s\) of the catalog read by no page: {listed[0]}"):
+        catalog.check_reads("tiny", log)
+    with pytest.raises(RuntimeError, match=r"read by no page"):  # no log at all: nothing was read
+        catalog.check_reads("tiny", tmp_path / "absent.tsv")
+
+
+def test_every_catalog_run_id_is_a_run_of_its_studies():
+    ids = catalog.run_ids("tiny")
+    assert ids == {c.run_id() for _, s in catalog.specs("tiny") for c in expand(s, "tiny")}
+    assert catalog.run_ids("tiny", ["main"]) < ids
+
+
+def test_cpu_hours_counts_a_run_listed_twice_by_one_study_once(tmp_path):
+    """Materials lists its largest model at fraction 1 in both sweeps (parameters and data): one run, paid once."""
+    from nnip.paper._common import store_path
+    from nnip.runs import RunStore
+
+    listed = [c.run_id() for _, s in catalog.specs("tiny", ["materials"]) for c in expand(s, "tiny")]
+    distinct = sorted(set(listed))
+    assert len(distinct) < len(listed)
+    rs = RunStore(store_path(tmp_path, "tiny"))
+    for run_id in distinct:
+        rs.write_summary(run_id, {"status": "done", "hours": 1.0, "hours_train": 0.5})
+    row = catalog.cpu_hours("tiny", tmp_path, ["materials"]).set_index("study").loc["materials"]
+    assert row["runs"] == row["finished"] == len(distinct)
+    assert row["cpu_hours"] == pytest.approx(len(distinct)) and row["train_hours"] == pytest.approx(len(distinct) / 2)
+
+
+def test_a_left_out_warning_names_the_callers_file_relative_to_the_project(tmp_path):
+    """The book's pages print warnings: the file in one must not be a machine path (it named /…/tuning.py)."""
+    import warnings
+
+    from nnip.paper._common import warn_relative
+
+    def caller():
+        warn_relative("study 'x': left 1 run(s) out", stacklevel=2)
+
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        caller()
+    (w,) = got
+    assert w.filename == "tests/paper/test_catalog.py" and str(w.message) == "study 'x': left 1 run(s) out"
+    assert w.lineno == caller.__code__.co_firstlineno + 5  # the line that called caller(), one frame up
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", module=__name__)  # module filters still apply
+        with pytest.raises(UserWarning):
+            caller()

@@ -109,3 +109,11 @@ def test_every_committed_run_is_valid():
             assert last <= int(summary["steps"]) and summary["reason"], run_dir.name
         checked += 1
     assert checked >= len(MAIN_MPNN) + len(MAIN_ESEN)
+
+
+def test_no_cpu_run_is_missing():
+    """The committed store holds every run of every study of the cpu preset (what the book renders from)."""
+    from nnip.paper import catalog
+
+    todo = catalog.missing_runs("cpu")
+    assert todo.empty, f"{len(todo)} run(s) of the cpu studies are missing from results/cpu:\n" + todo.to_string()
