@@ -26,7 +26,7 @@ setup: $(VENV)/.installed
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-# unit + property tests, then every notebook under nbmake with preset="tiny" (mocked), then the tiny book in Chromium
+# unit + property tests, then every notebook under nbmake with preset="tiny" (mocked), then the tiny and the cpu book in Chromium
 test: setup chromium
 	$(PY) -m pytest -q tests notebooks --nbmake --durations=15
 
