@@ -25,6 +25,11 @@
 # best cell outlined. Right: final validation loss against depth, each point labelled with its width and parameter
 # count. No scaling law is fitted here, so the table has no backtest column entries; it compares the winning cell and
 # depth with the paper's choices.
+#
+# **Caveat at `cpu`.** The learning-rate grid is the paper's, but the η* measured at the CPU base widths (page
+# *η\* at the CPU base width*) lies above it, so a win of the grid's largest η (and, with it, of the smallest batch:
+# more steps) says that this grid is too low for these small models — the direction the paper found, not its
+# optimum.
 
 # %% tags=["parameters"] nbmake={"mock": {"preset": "tiny"}}
 preset = "cpu"
