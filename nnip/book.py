@@ -135,11 +135,10 @@ def fit_memo() -> Iterator[Path | None]:
         yield Path(os.environ[ENV])
         return
     tmp = Path(tempfile.mkdtemp(prefix="nnip-fit-memo-"))
-    os.environ[ENV] = str(tmp / "fits.sqlite")
     try:
-        yield Path(os.environ[ENV])
+        with _environ(ENV, str(tmp / "fits.sqlite")):
+            yield Path(os.environ[ENV])
     finally:
-        os.environ.pop(ENV, None)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
