@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PRESET ?= cpu
 export PYTHONHASHSEED := 0
 
-.PHONY: setup test book chromium bench clean help
+.PHONY: setup test test-kernels book chromium bench clean help
 
 help:
 	@echo "make book   - set up .venv, then build the book (see README)"
@@ -29,6 +29,18 @@ chromium:
 # unit + property tests, then every notebook under nbmake with preset="tiny" (mocked), then the tiny and the cpu book in Chromium
 test: setup chromium
 	$(PY) -m pytest -q tests notebooks --nbmake --durations=15
+	$(MAKE) --no-print-directory test-kernels
+
+# The pinned and golden numbers again under other CPUs' kernels, forced on this machine (issue 21): MKL's code path
+# (MKL_CBWR), ATen's SIMD level (ATEN_CPU_CAPABILITY), OpenBLAS's CPU model (OPENBLAS_CORETYPE) and thread counts.
+# A pin that depends on the machine fails here, not on a reader's machine. Each setting is its own process (the
+# libraries read these variables once, when they load).
+KERNEL_SETTINGS := MKL_CBWR=AVX2 MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default ATEN_CPU_CAPABILITY=avx2 \
+	OPENBLAS_CORETYPE=Zen OPENBLAS_CORETYPE=Sandybridge OPENBLAS_CORETYPE=Prescott OPENBLAS_NUM_THREADS=2
+PINNED_TESTS := tests/models/test_numerics_pinned.py tests/scaling/test_golden.py
+test-kernels: setup
+	@for s in $(KERNEL_SETTINGS); do echo "== $$s"; env $$s $(PY) -m pytest -q -p no:cacheprovider $(PINNED_TESTS) | tail -1; \
+	  test $${PIPESTATUS[0]} -eq 0 || { echo "pinned numbers depend on the machine under $$s"; exit 1; }; done
 
 book: setup
 	$(PY) -m nnip.book --preset $(PRESET)

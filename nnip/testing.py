@@ -47,6 +47,7 @@ __all__ = [
     "assert_local",
     "assert_smooth_cutoff",
     "check_model",
+    "lattice_weights_",
 ]
 
 #: default relative tolerances of the exact (symmetry-by-construction) checks, by dtype
@@ -54,6 +55,25 @@ TOLERANCES = {torch.float64: 1e-9, torch.float32: 1e-4, torch.bfloat16: 5e-2, to
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def lattice_weights_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Overwrite every parameter with machine-independent values: ``k / 1000 · fan_in^-1/2`` for integers ``k``
+    drawn uniformly from [-1000, 1000] by numpy's PCG64 (integer arithmetic, a correctly rounded division and
+    ``sqrt``: the same bits on every CPU), where ``fan_in`` is the last dimension (1 for vectors). Returns ``model``.
+
+    A model's *initialisation* is not machine-independent at float64 precision: torch's ``uniform_``/``normal_``
+    take different vectorised paths per ATen CPU capability, and orthogonal initialisers (GemNet-OC's
+    ``he_orthogonal_``) call a float32 QR in MKL whose kernels differ between CPUs — 1e-7 relative in the weights.
+    Pinning a model's *function* therefore starts from these weights (``tests/models/test_numerics_pinned.py``).
+    """
+    rng = np.random.default_rng(seed)
+    for p in model.parameters():
+        fan_in = p.shape[-1] if p.dim() >= 2 else 1
+        k = rng.integers(-1000, 1001, size=tuple(p.shape))
+        p.copy_(torch.from_numpy(k / 1000.0 / np.sqrt(fan_in)))
+    return model
 def random_rotation(
     n: int | None = None, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64
 ) -> torch.Tensor:

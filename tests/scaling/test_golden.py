@@ -3,8 +3,18 @@ power law, sum-power-law, κ, compute-optimal, bootstrap, backtest and plan numb
 floats as ``float.hex``).
 
 They were recorded with the single-module code (commit 99c680a) and matched bit for bit after the split on the
-machine that recorded them; the test allows a relative 1e-9 so that another CPU's last-bit differences in exp/log
-(SIMD) do not fail it, while any change of algorithm, start grid, seed or resampling does.
+machine that recorded them. Other CPUs run other BLAS kernels (numpy/scipy's OpenBLAS picks one per CPU model), so
+the tolerance of each group is derived from the spread measured with ``make test-kernels`` (forced
+``OPENBLAS_CORETYPE`` = Haswell / Zen / Sandybridge / Prescott / Nehalem / Core2, 2 OpenBLAS threads,
+``ATEN_CPU_CAPABILITY=avx2``, numpy without AVX-512; 2026-12-07, Intel Xeon), see :data:`RTOL`:
+
+- the **L-BFGS-B fits with a free L∞** (``sum_power_law_linf`` and the resampled fits of ``bootstrap``) converge to
+  within the optimiser's own tolerance of a flat valley: measured spread **1.2e-5** relative (on a real AMD EPYC
+  4.7e-7, the failure that opened issue 21). That is the size of a 1 % change of the Huber δ (1.4e-5), so these
+  numbers are only determined to ~1e-5 by the algorithm itself; ``1e-4`` is 8x the spread, and a 10 % change of δ
+  (4e-4) or another bootstrap seed still fails (``test_the_tolerances_catch_a_changed_fit``).
+- **everything else** (closed forms, ``least_squares`` with 1e-12 tolerances, frontiers, κ, allocation, plan):
+  measured spread **4.8e-10** (``plan_ci``; all others ≤ 1.4e-12); ``1e-8`` is 20x that.
 """
 
 import json
@@ -94,12 +104,37 @@ def _flatten(obj, path=()):
         yield path, obj
 
 
+#: relative tolerance by the first key of a golden number (module docstring); any other group: :data:`RTOL_DEFAULT`
+RTOL = {"sum_power_law_linf": 1e-4, "bootstrap": 1e-4}
+RTOL_DEFAULT = 1e-8
+
+
+def _close(got: str, want: str, key: tuple) -> bool:
+    return float.fromhex(got) == pytest.approx(float.fromhex(want), rel=RTOL.get(key[0], RTOL_DEFAULT), abs=1e-300)
+
+
 def test_numbers_unchanged_since_the_split():
     got, want = dict(_flatten(numbers())), dict(_flatten(json.loads(GOLDEN.read_text())))
     assert got.keys() == want.keys()
     for key, w in want.items():
         g = got[key]
         if isinstance(w, str):
-            assert float.fromhex(g) == pytest.approx(float.fromhex(w), rel=1e-9, abs=1e-300), key
+            assert _close(g, w, key), (key, float.fromhex(g), float.fromhex(w))
         else:
             assert g == w, key
+
+
+def test_the_tolerances_catch_a_changed_fit():
+    """A 10 % change of the Huber δ of the free-L∞ fit, and another bootstrap seed, fail the golden comparison."""
+    want = dict(_flatten(json.loads(GOLDEN.read_text())))
+    d = dataset().query("step > 0")
+    sp = scaling.fit_sum_power_law(d["params"], d["atoms_seen"], d["val_loss"], l_inf=None, huber_delta=1.1e-3)
+    assert not all(_close(h(v), want[("sum_power_law_linf", k)], ("sum_power_law_linf", k))
+                   for k, v in sp.params().items())
+    fn = lambda x: scaling.fit_sum_power_law(x["params"], x["atoms_seen"], x["val_loss"], run_id=x["run_id"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        boot = scaling.bootstrap(fn, d, n=25, seed=4, progress=False)
+    cols = ["estimate", "lo", "hi", "median", "std"]
+    assert not all(_close(h(boot.table.loc[k, c]), want[("bootstrap", k, i)], ("bootstrap",))
+                   for k in boot.table.index for i, c in enumerate(cols))
