@@ -7,6 +7,7 @@ Each subcommand forwards its arguments to the module that owns it, so every comm
 - ``nnip sweep SPEC --preset P --executor local|slurm`` → :func:`nnip.sweep.sweep_cli`
 - ``nnip fit STORE --arch A [--x flops|hours] [--out table.csv] [--png fig.png]`` → :func:`nnip.fit.fit_cli`
 - ``nnip plan --arch A --budget-pflops X [--store PATH | --paper]`` → :func:`nnip.scaling.plan_cli`
+- ``nnip runs verify STORE [RUN_ID ...] [--cheapest K]`` → :func:`nnip.verify.runs_cli`
 
 Bad input (:class:`nnip.errors.UserError`: a missing or malformed file, an unknown key, a bad value, a store that
 cannot be written) prints one line on stderr naming the file / row / key / value and exits with code 2; any other
@@ -27,6 +28,7 @@ COMMANDS = {
     "sweep": ("nnip.sweep", "sweep_cli", "run a sweep (ladder x data fractions x options) locally or on SLURM"),
     "fit": ("nnip.fit", "fit_cli", "fit frontier, sum-power-law and compute-optimal allocation to a run store"),
     "plan": ("nnip.scaling", "plan_cli", "compute-optimal N*, D* and predicted loss for a FLOP budget"),
+    "runs": ("nnip.verify", "runs_cli", "spot-check a run store: re-train committed runs and compare (verify)"),
 }
 
 
