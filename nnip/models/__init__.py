@@ -18,6 +18,10 @@ Model contract (checked by ``tests/models`` through :mod:`nnip.testing`):
   ``None``), ``TEST_HPARAMS: dict`` (a tiny configuration for fast tests) and ``smooth_cutoff: bool``.
 - works in float32 and float64 (``model.double()``), on CPU and CUDA, and under bf16 autocast; edge geometry is
   computed inside ``forward`` from ``batch.edge_vectors()`` so that gradients reach ``batch.pos``.
+
+Any model can be made rotation- and translation-invariant by a wrapper, ``build_model(name, symmetrize=method)``
+with ``method`` in :data:`SYMMETRIZE_METHODS` (frame averaging, PCA or learned canonicalization; see
+:mod:`nnip.models.symmetrize`); the wrapper follows the same contract.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ import torch
 
 from nnip.errors import ConfigError
 
-__all__ = ["MODELS", "build_model", "build_model_from_spec", "ladder", "model_class", "count_parameters", "config_from_dict",
-           "published_params"]
+__all__ = ["MODELS", "SYMMETRIZE_METHODS", "build_model", "build_model_from_spec", "ladder", "model_class",
+           "count_parameters", "config_from_dict", "published_params"]
 
 #: public name -> "module:Class"
 MODELS: dict[str, str] = {
@@ -41,6 +45,9 @@ MODELS: dict[str, str] = {
     "equiformer_v2": "nnip.models.equiformer_v2:EquiformerV2",
     "transformer": "nnip.models.transformer:Transformer",
 }
+
+#: the architecture-agnostic symmetrizations of :mod:`nnip.models.symmetrize` (``build_model(..., symmetrize=)``)
+SYMMETRIZE_METHODS: tuple[str, ...] = ("frame-averaging", "canonical-pca", "canonical-learned")
 
 
 def model_class(name: str) -> type[torch.nn.Module]:
@@ -71,20 +78,34 @@ def config_from_dict(cls, hparams: dict):
     return cls(**hparams)
 
 
-def build_model(name: str, **hparams) -> torch.nn.Module:
-    """``build_model("esen", sphere_channels=8)`` → an ``nn.Module``; unknown hyper-parameters raise ``TypeError``."""
+def build_model(name: str, symmetrize: str | None = None, **hparams) -> torch.nn.Module:
+    """``build_model("esen", sphere_channels=8)`` → an ``nn.Module``; unknown hyper-parameters raise ``TypeError``.
+
+    ``symmetrize`` (one of :data:`SYMMETRIZE_METHODS`) wraps the model
+    (:func:`nnip.models.symmetrize.symmetrize_model`); ``None`` returns the model itself, built exactly as without
+    the argument.
+    """
     cls = model_class(name)
-    return cls(config_from_dict(cls.Config, hparams))
+    return _symmetrized(cls(config_from_dict(cls.Config, hparams)), symmetrize)
 
 
-def build_model_from_spec(name: str, hparams: dict) -> torch.nn.Module:
+def build_model_from_spec(name: str, hparams: dict, symmetrize: str | None = None) -> torch.nn.Module:
     """A registered model (:func:`build_model`) or ``"package.module:Class"`` (a user model that follows the model
-    contract: ``Class(Class.Config(**hparams))``) — what a run's ``model`` section names."""
+    contract: ``Class(Class.Config(**hparams))``), wrapped by ``symmetrize`` if given — what a run's ``model``
+    section names (``name``, ``hparams``, ``symmetrize``)."""
     if ":" in name:
         module_name, cls_name = name.split(":", 1)
         cls = getattr(importlib.import_module(module_name), cls_name)
-        return cls(config_from_dict(cls.Config, dict(hparams)))
-    return build_model(name, **dict(hparams))
+        return _symmetrized(cls(config_from_dict(cls.Config, dict(hparams))), symmetrize)
+    return build_model(name, symmetrize=symmetrize, **dict(hparams))
+
+
+def _symmetrized(model: torch.nn.Module, symmetrize: str | None) -> torch.nn.Module:
+    if symmetrize is None:
+        return model
+    from nnip.models.symmetrize import symmetrize_model  # lazy: nnip.models stays cheap to import (EGNN layers)
+
+    return symmetrize_model(model, symmetrize)
 
 
 def ladder(name: str, **overrides) -> list[dict]:

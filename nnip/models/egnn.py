@@ -47,7 +47,7 @@ from nnip.models._base import GraphModel, check_config
 from nnip.data.batch import Batch
 from nnip.nn import MLP, GaussianBasis, scatter_mean, scatter_sum
 
-__all__ = ["Config", "EGNN", "TABLE4", "table4_params", "default_vector_channels"]
+__all__ = ["Config", "EGNN", "EGNNLayer", "TABLE4", "table4_params", "default_vector_channels"]
 
 #: Table 4 (depth 12): width → published trainable-parameter count
 TABLE4: dict[int, int] = {
@@ -158,6 +158,10 @@ class _Layer(nn.Module):
         from_dst = F.linear(hn, W[:, w : 2 * w], lin.bias)  # (n_atoms, w)
         edge = torch.cat([sq, edge_feat], dim=-1).to(hn.dtype)  # (n_edges, E_in + n_edge)
         return from_src.index_select(0, src) + from_dst.index_select(0, dst) + F.linear(edge, W[:, 2 * w :])
+
+
+#: one MC-EGNN layer, public for reuse (the learned canonicalizer of :mod:`nnip.models.symmetrize`)
+EGNNLayer = _Layer
 
 
 class EGNN(GraphModel):

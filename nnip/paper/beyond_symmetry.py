@@ -27,8 +27,11 @@ Estimates (all from the store, by the code of the main study):
 
 - γ_c: the eq. (4) frontier fit on measured training FLOPs C with its bootstrap 95% interval,
   :func:`nnip.paper.verdicts.frontier_gamma` — exactly Fig. 1 / Table 1's. κ̂ (for the 3κ̂ND axis) is measured for
-  the wrapped models as for any model (:mod:`nnip.paper.kappa`): a wrapper's extra FLOPs (four frames at evaluation,
-  the canonicalization network) are in C because C counts what is executed.
+  the wrapped models as for any model (:mod:`nnip.paper.kappa`). C counts the FLOPs the *training steps* execute,
+  as for every model: stochastic frame averaging trains on one frame per structure per step (≈ 1× the base model),
+  and the learned canonicalizer's network is in C; the four-frame evaluation is, like every model's evaluation,
+  not part of C — its cost is reported separately. (Corrected before any run: the first version of this
+  paragraph said the evaluation frames were in C; they never were, by :mod:`nnip.train.flops`' definition of C.)
 - Q3: the ratio of two separately estimated exponents with the interval-arithmetic interval
   (:func:`nnip.paper.verdicts.ratio`).
 - Q4, Q5: :func:`nnip.paper.verdicts.paired_ratio` — the geometric mean over model sizes of the per-size loss ratio

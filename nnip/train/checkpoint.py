@@ -73,7 +73,7 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", weights
         raise FileNotFoundError(f"{path}: no checkpoint (the run never reached one, or it was deleted)")
     state = torch.load(path, map_location="cpu", weights_only=True)
     cfg = json.loads(state["config"])
-    model = build_model_from_spec(cfg["model"]["name"], cfg["model"]["hparams"])
+    model = build_model_from_spec(cfg["model"]["name"], cfg["model"]["hparams"], cfg["model"].get("symmetrize"))
     model.load_state_dict(state["model_eval" if weights == "eval" else "model"])
     model.to(device).eval()
     return model, Normalizer.from_dict(json.loads(state["normalizer"])), cfg

@@ -29,6 +29,7 @@ import yaml
 from nnip._nested import flatten
 from nnip.data.registry import DATASETS
 from nnip.errors import ConfigError  # re-exported: nnip.train.ConfigError
+from nnip.models import SYMMETRIZE_METHODS
 
 __all__ = [
     "TrainConfig",
@@ -62,10 +63,24 @@ RECIPES: dict[str, dict[str, float]] = {
 @dataclass(frozen=True)
 class ModelSpec:
     """The model: a name in :data:`nnip.models.MODELS` (or ``"package.module:Class"`` for a user model following
-    the model contract) and its hyper-parameters (checked by the model's own ``Config``)."""
+    the model contract), its hyper-parameters (checked by the model's own ``Config``) and ``symmetrize``, an
+    architecture-agnostic symmetry wrapper (:data:`nnip.models.SYMMETRIZE_METHODS`, :mod:`nnip.models.symmetrize`).
+
+    ``symmetrize = None`` (the default) is left out of :meth:`TrainConfig.to_dict`, so every config without it —
+    its ``config.json`` and its run id — is exactly what it was before the key existed.
+    """
 
     name: str = "mpnn"
     hparams: Mapping[str, Any] = field(default_factory=dict)
+    symmetrize: str | None = None
+
+    #: keys of this section left out of :meth:`TrainConfig.to_dict` (and the run id) when ``None``
+    OMIT_IF_NONE = ("symmetrize",)
+
+    def __post_init__(self):
+        if self.symmetrize is not None and self.symmetrize not in SYMMETRIZE_METHODS:
+            raise ConfigError(f"model.symmetrize = {self.symmetrize!r} is not one of {list(SYMMETRIZE_METHODS)} "
+                              "(or null: no wrapper)")
 
 
 @dataclass(frozen=True)
@@ -269,8 +284,11 @@ class TrainConfig:
     def to_dict(self) -> dict:
         """Plain nested dict of built-in types (tuples become lists), the inverse of :meth:`from_dict`."""
         out = {}
-        for name in _SECTIONS:
+        for name, section_cls in _SECTIONS.items():
             out[name] = _plain(dataclasses.asdict(getattr(self, name)))
+            for key in getattr(section_cls, "OMIT_IF_NONE", ()):  # optional keys added later: absent = as before
+                if out[name].get(key, 0) is None:
+                    del out[name][key]
         out["tags"] = list(self.tags)
         return out
 

@@ -97,7 +97,7 @@ class _Run:
         seed_everything(tr.seed)
 
         # model first (its cutoff / neighbour cap define the graphs)
-        self.model = build_model_from_spec(cfg.model.name, cfg.model.hparams).to(self.device)
+        self.model = build_model_from_spec(cfg.model.name, cfg.model.hparams, cfg.model.symmetrize).to(self.device)
         ctx.broadcast_params(self.model)
         self.n_params = count_parameters(self.model)
         self.cutoff = float(getattr(self.model, "cutoff", 6.0))
