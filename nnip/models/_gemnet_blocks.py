@@ -153,8 +153,9 @@ def legendre_basis(cos: torch.Tensor, num_spherical: int) -> torch.Tensor:
     p = [torch.ones_like(cos), cos]
     for l in range(2, num_spherical):
         p.append(((2 * l - 1) * cos * p[l - 1] - (l - 1) * p[l - 2]) / l)
-    norm = torch.tensor([math.sqrt((2 * l + 1) / (4 * math.pi)) for l in range(num_spherical)], dtype=cos.dtype)
-    return torch.stack(p[:num_spherical], dim=-1) * norm.to(cos.device)
+    norm = torch.tensor([math.sqrt((2 * l + 1) / (4 * math.pi)) for l in range(num_spherical)], dtype=cos.dtype,
+                        device=cos.device)
+    return torch.stack(p[:num_spherical], dim=-1) * norm
 
 
 def cos_angle(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

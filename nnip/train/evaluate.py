@@ -114,7 +114,8 @@ def zero_output_loss(run_dir) -> dict:
                           max_neighbors=rec["model"]["max_neighbors"])
 
     def zeros(k: int, b: Batch) -> dict:
-        pred = {"energy": torch.zeros(b.num_graphs, dtype=b.pos.dtype), "forces": torch.zeros_like(b.pos)}
+        pred = {"energy": torch.zeros(b.num_graphs, dtype=b.pos.dtype, device=b.pos.device),
+                "forces": torch.zeros_like(b.pos)}
         if b.stress is not None:
             pred["stress"] = torch.zeros_like(b.stress)
         return pred

@@ -199,7 +199,9 @@ class _Run:
             torch.cuda.set_rng_state(cuda_rng, self.device)
         for name, calls in counter.count.uncounted.items():
             self.uncounted[name] = self.uncounted.get(name, 0) + calls
-        rows = self.ctx.all_gather_rows(torch.tensor([*feats, float(counter.total)], dtype=torch.float64))
+        # collectives' tensors live on the run's device (NCCL reduces CUDA tensors only)
+        rows = self.ctx.all_gather_rows(torch.tensor([*feats, float(counter.total)], dtype=torch.float64,
+                                                     device=self.device))
         for r in rows.tolist():
             self.flop_model.add(r[:-1], r[-1])
         dt = time.monotonic() - t0
@@ -241,7 +243,7 @@ class _Run:
             self._warned_stress = True
         sym_sum = float(parts["symmetry"].detach().sum()) if "symmetry" in parts else 0.0
         stats = torch.tensor([float(total.detach().sum()), float(task.detach().sum()), sym_sum, local_flops,
-                              float(batch.num_atoms)], dtype=torch.float64)
+                              float(batch.num_atoms)], dtype=torch.float64, device=self.device)
         ctx.all_reduce(stats)
         if not all(math.isfinite(v) for v in stats[:3].tolist()):
             raise TrainingDiverged(f"diverged: non-finite training loss at step {step}")
@@ -294,7 +296,7 @@ class _Run:
             set_mode(self.model, self.optimizer, True)
         keys = _EVAL_KEYS
         sums = torch.tensor([[totals.get(name, {}).get(key, 0.0) for key in keys] for name in ("", "_tta")],
-                            dtype=torch.float64)
+                            dtype=torch.float64, device=self.device)
         self.ctx.all_reduce(sums)
         out = {}
         for row, suffix in enumerate(predictors):
