@@ -4,17 +4,19 @@ A reader who wants evidence that a store was produced by this code — not only 
 any run (or the ``K`` cheapest) and re-trains it (``nnip runs verify results/cpu RUN_ID …`` or
 ``--cheapest K``)::
 
-    run           arch         steps   max rel. diff   verdict
-    146e260620f1  transformer    152         0           identical
-    480ed14652f0  mpnn           250     3.1e-07         agrees (≤ 1e-3: another CPU's kernels)
+    run           arch         steps  early rel. diff  max rel. diff  verdict
+    146e260620f1  transformer    152            0              0        identical
+    042c2419252d  mpnn           250      1.4e-08        0.0225        agrees
 
 What is compared: the committed config must still hash to its run id (the code that defines the experiment did not
-change), the evaluation steps must be the same, and the validation loss along the whole curve is compared step by step (``max rel. diff`` = the largest
-``|L_new − L_committed| / L_committed``). Verdicts:
+change), the evaluation steps must be the same, and the validation loss is compared step by step: ``early rel. diff`` is the largest
+``|L_new − L_committed| / L_committed`` over the first half of the steps, ``max rel. diff`` over the whole curve.
+Verdicts:
 
 - **identical** — every validation loss is bit-for-bit the committed one (expected on the machine that made the
   run: same CPU model and thread count, which ``config.json`` records);
-- **agrees** — within :data:`RTOL` (expected on another CPU; see below);
+- **agrees** — within :data:`RTOL_EARLY` over the first half and :data:`RTOL` over the whole curve (expected on
+  another CPU; see below);
 - **DIFFERS** — beyond it, or a changed run id or evaluation schedule (the reason is named).
 
 The dataset file's hash in ``config.json`` (``dataset.hash``) is *not* compared: it hashes the file's bytes, and an
@@ -22,11 +24,15 @@ The dataset file's hash in ``config.json`` (``dataset.hash``) is *not* compared:
 every row with the time it was written, and LMDB's page layout depends on the write transactions; the rows read
 back are the same). A data set that differs in content shows up in the curves from the first evaluation on.
 
-Why :data:`RTOL` is what it is (issue 21): training runs in float32, and another CPU runs other kernels (MKL's code
-path, ATen's SIMD level, OpenBLAS's core type), so the first step differs in the last bits and the difference grows
-along the trajectory. It was measured by re-training runs on one machine under forced other kernels
-(``MKL_CBWR=AVX2``, ``ATEN_CPU_CAPABILITY=default``/``avx2``, ``OPENBLAS_CORETYPE=Zen``;
-``benchmarks/bench_verify.py`` prints the table): see :data:`MEASURED_SPREAD`.
+Why the tolerances are what they are (issue 21): training runs in float32, and another CPU runs other kernels (MKL's
+code path, ATen's SIMD level, OpenBLAS's core type), so every step differs in the last bits. Measured by re-training
+runs on one machine under forced other kernels (``benchmarks/bench_verify.py``, :data:`MEASURED_SPREAD`): the
+validation loss agrees to ≤ 1.4e-8 for the first half of a run (and to ≤ 4e-8 along the whole of the transformer's),
+then the MPNN's trajectory amplifies the round-off ~10× per 15 steps near its end, up to 2.25e-2 at its last
+evaluation. So :data:`RTOL_EARLY` = 1e-6 (~70× the early spread) is a sharp test — a changed model, data set, loss or
+optimiser moves the first evaluations far more — and :data:`RTOL` = 0.1 (4.4× the largest late drift) admits the
+chaotic growth of float32 round-off that no code change is needed to produce. On the machine that made a run, nothing
+drifts: the verdict is *identical*.
 """
 
 from __future__ import annotations
@@ -43,14 +49,22 @@ import pandas as pd
 from nnip.errors import UserError
 from nnip.runs import RunStore, is_final
 
-__all__ = ["RTOL", "MEASURED_SPREAD", "COLUMNS", "cheapest_runs", "verify_run", "verify_runs", "runs_cli"]
+__all__ = ["RTOL", "RTOL_EARLY", "MEASURED_SPREAD", "COLUMNS", "cheapest_runs", "verify_run", "verify_runs", "runs_cli"]
 
-#: largest relative difference of the validation loss along a curve that still "agrees" on another machine
-RTOL = 1e-3
-#: run → the largest relative difference measured under forced other kernels on one machine (module docstring)
-MEASURED_SPREAD: dict[str, float] = {}
+#: largest relative difference of the validation loss in the first half of the steps that still "agrees"
+RTOL_EARLY = 1e-6
+#: largest relative difference of the validation loss anywhere along the curve that still "agrees"
+RTOL = 0.1
+#: run → (early, whole-curve) largest relative differences measured under forced other kernels on one machine
+#: (``benchmarks/bench_verify.py``, 2026-12-07, Intel Xeon; MKL_CBWR=AVX2/COMPATIBLE, ATEN_CPU_CAPABILITY=default/avx2,
+#: OPENBLAS_CORETYPE=Zen)
+MEASURED_SPREAD: dict[str, tuple[float, float]] = {
+    "146e260620f1 (materials transformer, 152 steps)": (3.8e-8, 3.8e-8),
+    "042c2419252d (Fig. 12 MPNN, 250 steps)": (1.4e-8, 2.25e-2),
+}
 
-COLUMNS = ["run", "arch", "steps", "max rel. diff", "committed final", "re-trained final", "seconds", "verdict"]
+COLUMNS = ["run", "arch", "steps", "early rel. diff", "max rel. diff", "committed final", "re-trained final", "seconds",
+           "verdict"]
 
 
 def cheapest_runs(store: str | Path, k: int, by: str = "arch") -> list[str]:
@@ -78,7 +92,8 @@ def _max_rel_diff(a: pd.Series, b: pd.Series) -> float:
     return float(d.max()) if d.size else math.nan
 
 
-def verify_run(store: str | Path, run_id: str, scratch: str | Path, rtol: float = RTOL) -> dict:
+def verify_run(store: str | Path, run_id: str, scratch: str | Path, rtol: float = RTOL,
+               rtol_early: float = RTOL_EARLY) -> dict:
     """Re-train ``run_id`` of ``store`` from its ``config.json`` into ``scratch`` and compare (a :data:`COLUMNS`
     row). The committed store is only read."""
     from nnip.train import TrainConfig, train  # torch: imported when a run is re-trained
@@ -87,7 +102,8 @@ def verify_run(store: str | Path, run_id: str, scratch: str | Path, rtol: float 
     rec, summ = rs.read_config(run_id), rs.read_summary(run_id)
     if rec is None or summ is None:
         raise UserError(f"{rs.run_dir(run_id)}: no config.json/summary.json (not a run of this store?)")
-    row = {"run": run_id, "arch": summ.get("arch"), "steps": summ.get("steps"), "max rel. diff": math.nan,
+    row = {"run": run_id, "arch": summ.get("arch"), "steps": summ.get("steps"), "early rel. diff": math.nan,
+           "max rel. diff": math.nan,
            "committed final": summ.get("final_val_loss"), "re-trained final": math.nan, "seconds": 0.0}
     if not is_final(summ):
         return {**row, "verdict": f"DIFFERS: the committed run is not finished (status {summ.get('status')!r})"}
@@ -105,17 +121,21 @@ def verify_run(store: str | Path, run_id: str, scratch: str | Path, rtol: float 
     if list(a["step"]) != list(b["step"]):
         return {**row, "verdict": f"DIFFERS: evaluation steps {list(b['step'])[:5]}… != committed "
                                   f"{list(a['step'])[:5]}…"}
-    diff = _max_rel_diff(a["val_loss"], b["val_loss"])
-    row["max rel. diff"] = diff
+    early = (a["step"] <= a["step"].max() / 2).to_numpy()
+    row["early rel. diff"] = _max_rel_diff(a["val_loss"][early], b["val_loss"][early])
+    row["max rel. diff"] = diff = _max_rel_diff(a["val_loss"], b["val_loss"])
     if diff == 0.0:
         return {**row, "verdict": "identical"}
+    if row["early rel. diff"] > rtol_early:
+        return {**row, "verdict": f"DIFFERS: first half {row['early rel. diff']:.2g} > {rtol_early:g}"}
     if diff <= rtol:
-        return {**row, "verdict": f"agrees (≤ {rtol:g})"}
+        return {**row, "verdict": "agrees"}
     return {**row, "verdict": f"DIFFERS: {diff:.2g} > {rtol:g}"}
 
 
 def verify_runs(store: str | Path, run_ids: list[str] | None = None, cheapest: int | None = None,
-                scratch: str | Path | None = None, rtol: float = RTOL) -> pd.DataFrame:
+                scratch: str | Path | None = None, rtol: float = RTOL, rtol_early: float = RTOL_EARLY
+                ) -> pd.DataFrame:
     """:func:`verify_run` for each of ``run_ids`` and the ``cheapest`` runs (:func:`cheapest_runs`); a temporary
     scratch store unless ``scratch`` is given. One :data:`COLUMNS` row per run."""
     ids = list(run_ids or []) + (cheapest_runs(store, cheapest) if cheapest else [])
@@ -127,7 +147,7 @@ def verify_runs(store: str | Path, run_ids: list[str] | None = None, cheapest: i
         raise UserError(f"{rs.runs_dir}: no run {', '.join(unknown)}")
     with tempfile.TemporaryDirectory(prefix="nnip-verify-") as tmp:
         root = Path(scratch) if scratch is not None else Path(tmp)
-        rows = [verify_run(store, r, root, rtol) for r in dict.fromkeys(ids)]
+        rows = [verify_run(store, r, root, rtol, rtol_early) for r in dict.fromkeys(ids)]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -141,12 +161,14 @@ def runs_cli(argv: list[str] | None = None) -> int:
     v.add_argument("run_ids", nargs="*", help="run ids to re-train")
     v.add_argument("--cheapest", type=int, default=None, help="also the K cheapest finished runs, one per model")
     v.add_argument("--scratch", default=None, help="scratch store (default: a temporary directory)")
-    v.add_argument("--rtol", type=float, default=RTOL, help=f"agreement tolerance (default {RTOL:g})")
+    v.add_argument("--rtol", type=float, default=RTOL, help=f"tolerance along the curve (default {RTOL:g})")
+    v.add_argument("--rtol-early", type=float, default=RTOL_EARLY,
+                   help=f"tolerance over the first half of the steps (default {RTOL_EARLY:g})")
     v.add_argument("--json", default=None, help="also write the table as JSON records")
     args = ap.parse_args(argv)
     if not Path(args.store, "runs").is_dir():
         raise UserError(f"{args.store}: not a run store (no runs/ directory)")
-    table = verify_runs(args.store, args.run_ids, args.cheapest, args.scratch, args.rtol)
+    table = verify_runs(args.store, args.run_ids, args.cheapest, args.scratch, args.rtol, args.rtol_early)
     with pd.option_context("display.width", 160, "display.max_colwidth", 70):
         print(table.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
     if args.json:

@@ -55,10 +55,23 @@ def test_a_tampered_curve_differs_and_the_cli_exits_1(tiny_store, tmp_path, caps
     head = lines[0].split(",")
     k = head.index("val_loss")
     row = lines[-1].split(",")
-    row[k] = repr(float(row[k]) * (1 + 10 * RTOL))
+    row[k] = repr(float(row[k]) * (1 + 10 * RTOL))  # the last evaluation: beyond the whole-curve tolerance
     path.write_text("\n".join([*lines[:-1], ",".join(row)]) + "\n")
     assert cli.main(["runs", "verify", str(store), rid]) == 1
     assert "DIFFERS" in capsys.readouterr().out
+
+
+def test_a_small_change_early_in_the_curve_differs(tiny_store, tmp_path):
+    """1e-4 at the first evaluation is far inside RTOL but 100x RTOL_EARLY: the early test is the sharp one."""
+    store, rid = _copy(tiny_store, tmp_path)
+    path = RunStore(store).curve_path(rid)
+    lines = path.read_text().splitlines()
+    k = lines[0].split(",").index("val_loss")
+    row = lines[1].split(",")
+    row[k] = repr(float(row[k]) * (1 + 1e-4))
+    path.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    verdict = verify_runs(store, [rid])["verdict"].iloc[0]
+    assert verdict.startswith("DIFFERS: first half"), verdict
 
 
 def test_a_config_that_no_longer_hashes_to_its_id_differs(tiny_store, tmp_path):
