@@ -12,13 +12,13 @@ notebooks with ``train_missing=True`` (which also fills the per-run caches that 
 test-time averaging and κ against width) and builds the book. The ``tiny`` preset always trains (it is CI's wiring
 check, from an empty store).
 
-Steps: (1, ``--train``/tiny only) datasets; (2, ``--train`` only) runs; (3) notebooks into ``book/executed/`` with
+Steps: (1, ``--train``/tiny only) datasets; (2, ``--train``/tiny only) runs; (3) notebooks into ``book/executed/`` with
 papermill, passing ``preset``, ``store="results"`` (resolved against the project root, so no machine path shows on a
 page) and ``train_missing``, and Fig. 1's image copied to ``book/executed/fig1.png`` for the intro page
 (:func:`intro_figure`); (4) ``jupyter-book build . -W``: ``_build/html/index.html``.
 
 ``--only-data`` stops after step 1; ``--notebooks fig5,table1`` executes a subset; ``--jobs N`` (default 2) executes
-N notebooks at once in step 3 when nothing is trained. In step 3 the kernels share one fit memo for the build
+N notebooks at once in step 3 (safe when they train: run locks and cache locks, :func:`execute_notebooks`). In step 3 the kernels share one fit memo for the build
 (:func:`fit_memo`, :mod:`nnip.scaling._memo`): the scorecard runs first and bootstraps eq. (5) for every
 architecture, and Fig. 5, Fig. 6 and Tables 1 and 7 read those optima back (bit-identical) instead of refitting.
 A build of every notebook also fails unless the pages read exactly the runs :mod:`nnip.paper.catalog` lists
@@ -80,18 +80,23 @@ def _execute(nb: Path, out: Path, preset: str, store: str, train_missing: bool) 
 
 def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir: Path,
                       train_missing: bool = True, jobs: int = 1) -> list[Path]:
-    """Execute the notebooks (``names``, default all) into ``out_dir`` with papermill; ``jobs`` kernels at a time
-    when nothing may be trained or cached (``train_missing=False``: notebooks only read the store), one at a time
-    otherwise (two notebooks could train the same missing run, or write the same cache, at once)."""
+    """Execute the notebooks of the book (``names``, default all of :func:`toc_notebooks`) into ``out_dir`` with
+    papermill, ``jobs`` kernels at a time.
+
+    Concurrent kernels are safe also when they train (``train_missing``): two kernels that need the same missing
+    run share it (the trainer holds the run's lock; the second gets a cache hit), and a per-run cache (test-time
+    averaging, the zero-output loss) is computed under a lock per file (:func:`nnip.paper._common.cached_json`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"), key=lambda nb: (nb.stem not in FIRST, nb.stem))
+    pages = toc_notebooks()
+    notebooks = sorted((nb for nb in (ROOT / "notebooks").glob("*.ipynb") if nb.stem in pages),
+                       key=lambda nb: (nb.stem not in FIRST, nb.stem))
     if names:
         notebooks = [nb for nb in notebooks if nb.stem in names]
     args = [(nb, out_dir / nb.name, preset, store, train_missing) for nb in notebooks]
     log = out_dir / RUNS_READ
     log.unlink(missing_ok=True)
     with fit_memo(), _environ(RUN_LOG, str(log)):
-        if jobs <= 1 or train_missing or len(args) <= 1:
+        if jobs <= 1 or len(args) <= 1:
             out = [_execute(*a) for a in args]
         else:
             with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -101,6 +106,29 @@ def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir:
 
         print(f"== the pages read {check_reads(preset, log)} runs: exactly the catalog's", flush=True)
     return out
+
+
+def toc_notebooks(toc: Path = ROOT / "_toc.yml") -> set[str]:
+    """The notebooks the book shows: every ``book/executed/<name>`` page of ``_toc.yml``. A notebook of
+    ``notebooks/`` that is not in the table of contents (a chapter whose runs are still being trained) is tested by
+    nbmake like every notebook but not executed into the book."""
+    import yaml  # optional heavy: only the book build reads the toc
+
+    found: set[str] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            f = node.get("file")
+            if isinstance(f, str) and f.startswith("book/executed/"):
+                found.add(f.removeprefix("book/executed/"))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(yaml.safe_load(toc.read_text()))
+    return found
 
 
 #: the file of ``out_dir`` listing every run a page read (``study<TAB>run id``; :data:`nnip.runs.RUN_LOG`)
@@ -237,8 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--missing", action="store_true", help="list the runs missing from the store and exit")
     parser.add_argument("--only-data", action="store_true", help="only build the datasets and print statistics")
     parser.add_argument("--notebooks", default=None, help="comma-separated notebook names (default: all)")
-    parser.add_argument("--jobs", type=int, default=2,
-                        help="notebooks executed at once when nothing is trained (default 2; --train and tiny: 1)")
+    parser.add_argument("--jobs", type=int, default=2, help="notebooks executed at once (default 2)")
     args = parser.parse_args(argv)
     train = args.train or args.preset == "tiny"
     if args.missing:
@@ -251,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         build_datasets(args.preset)
     if args.only_data:
         return 0
-    if args.train:
+    if train:  # tiny too: the catalog's runs on --workers processes first, then the pages only read them
         from nnip.paper.catalog import train_all  # lazy: nnip.paper loads IPython; only --train needs it
 
         print(train_all(args.preset, args.store, workers=args.workers).to_string(index=False), flush=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nnip._flock import exclusive_lock
 from nnip.presets import Preset, resolve
 from nnip.runs import RUN_LOG, RunStore, is_final
 
@@ -274,16 +275,22 @@ def comparison_table(rows: list[dict]) -> pd.DataFrame:
 def cached_json(store, run_id: str, name: str, key: str, compute, *, compute_missing: bool = True) -> dict:
     """``<run>/<name>`` JSON of a :class:`nnip.runs.RunStore`: ``{key: result}``; computes and writes a missing key
     (evaluations that need a checkpoint or the dataset, kept beside the run's curve so that a book rebuilt from a
-    committed store needs neither). With ``compute_missing=False`` (a book built from the committed store, which
+    committed store needs neither). Safe for concurrent processes (a lock file per cache file while computing). With ``compute_missing=False`` (a book built from the committed store, which
     trains nothing and generates no data) a missing key is an error naming the file and the key."""
     doc = store.read_json(run_id, name) or {}
-    if key not in doc:
-        if not compute_missing:
-            raise RuntimeError(
-                f"run {run_id}: {name} has no cached result {key!r}; computing it "
-                "needs the run's checkpoint and the dataset: run the notebook with train_missing=True where they are")
-        doc[key] = compute()
-        store.write_json(run_id, name, doc)
+    if key in doc:
+        return doc[key]
+    if not compute_missing:
+        raise RuntimeError(
+            f"run {run_id}: {name} has no cached result {key!r}; computing it "
+            "needs the run's checkpoint and the dataset: run the notebook with train_missing=True where they are")
+    # kernels of one book build run concurrently: the lock makes read-compute-write one step per file, so a key
+    # another kernel is computing is waited for and read, and two keys written at once are both kept
+    with exclusive_lock(store.run_dir(run_id) / f".{name}.lock"):
+        doc = store.read_json(run_id, name) or {}
+        if key not in doc:
+            doc[key] = compute()
+            store.write_json(run_id, name, doc)
     return doc[key]
 
 

@@ -212,3 +212,686 @@ def learns(paired: Estimate) -> tuple[str, str]:
     """Q5: ``paired`` = geometric-mean ratio L(transformer + FA) / L(all-zero) over sizes, against :data:`LEARNS`."""
     t = Estimate(LEARNS, LEARNS, LEARNS)
     return _yes_no(ordering_verdict([("L(FA)/L(zero)", paired, f"{LEARNS:g}", t)]))
+
+
+# --- estimates, figures and tables (written after the pre-registration) ---
+# Everything below reads the study's runs and applies the rules above; nothing here may change a question, a rule, a
+# threshold or a spec. Arms are told apart by the runs' options (``model.symmetrize``, ``loss.symmetry_m``,
+# ``train.augment``): a wrapped MPNN is ``arch == "mpnn"`` in the store, so every fit selects an arm's runs first and
+# then reads the preset's per-architecture settings (EMA, wall-clock factor) of its base architecture.
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from nnip import figures  # noqa: E402
+from nnip.paper import fits  # noqa: E402
+from nnip.paper._common import cached_json, concat_studies, left_out_of, run_study, store_path, title  # noqa: E402
+from nnip.paper.main import main_spec, training_health  # noqa: E402
+from nnip.paper.multi_epoch import multi_epoch_study as _fig8_study  # noqa: E402
+from nnip.paper.symmetry import symmetry_study  # noqa: E402
+from nnip.paper.transformer import TRANSFORMER_SPEC, cached_zero_output_loss  # noqa: E402
+from nnip.paper.verdicts import frontier_gamma, paired_ratio, ratio  # noqa: E402
+from nnip.runs import RunStore  # noqa: E402
+
+__all__ += ["ARMS", "ARM_ARCH", "FRONTIER_ARMS", "EPOCH_ARMS", "VERDICT_COLUMNS", "GAPS_FILE", "arm_of", "pilot_study",
+            "pilot_table", "study", "multi_epoch_study", "zero_output_loss", "runs_table", "gammas", "estimates",
+            "verdicts", "new_results_table", "health_table", "frontier_figure", "paired_figure", "methods_figure",
+            "cost_table", "measured_cost", "frame_gaps_summary", "frame_gaps_table", "frame_gaps_figure"]
+
+figures.enable_notebook_display()  # a notebook cell ``fig`` renders our pyplot-free Figures as PNG
+
+_BASE = {"mpnn": "MPNN", "egnn": "MC-EGNN", "esen": "eSEN", "gemnet_oc": "GemNet-OC", "transformer": "transformer",
+         "equiformer_v2": "EquiformerV2"}
+#: the arms of :func:`study` (label → the base architecture whose preset settings its fits read)
+ARM_ARCH: dict[str, str] = {
+    "MPNN": "mpnn",
+    **{f"MPNN + {LABELS[m]}": "mpnn" for m in METHODS},
+    "MPNN + symmetry loss": "mpnn",
+    "MC-EGNN": "egnn",
+    "eSEN": "esen",
+    "transformer": "transformer",
+    "transformer + frame averaging": "transformer",
+}
+ARMS: tuple[str, ...] = tuple(ARM_ARCH)
+#: the arms of the loss–compute figure (the transformers are on their own page, Fig. 16, and in :func:`paired_figure`)
+FRONTIER_ARMS: tuple[str, ...] = ("MPNN", "MPNN + symmetry loss", *(f"MPNN + {LABELS[m]}" for m in METHODS), "MC-EGNN",
+                                  "eSEN")
+#: the arms of :func:`multi_epoch_study` (Q4)
+EPOCH_ARMS: tuple[str, ...] = ("MPNN", "MPNN + augmentation", "MPNN + frame averaging")
+VERDICT_COLUMNS = ["question", "claim", "estimate (95% CI)", "verdict", "why"]
+_FA, _AUG, _TFA = "MPNN + frame averaging", "MPNN + augmentation", "transformer + frame averaging"
+
+
+def _arm(arch, symmetrize, symmetry_m, augment) -> str:
+    parts = [_BASE.get(arch, str(arch))]
+    if isinstance(symmetrize, str) and symmetrize:
+        parts.append(LABELS.get(symmetrize, symmetrize))
+    if pd.notna(symmetry_m) and float(symmetry_m) > 0:
+        parts.append("symmetry loss")
+    if pd.notna(augment) and bool(augment):
+        parts.append("augmentation")
+    return " + ".join(parts)
+
+
+def arm_of(curves: pd.DataFrame) -> pd.Series:
+    """The arm of every row of ``curves`` (``RunStore.curves`` rows): the base architecture's name, then
+    " + <method>" for a wrapper (``model.symmetrize``), " + symmetry loss" (``loss.symmetry_m`` > 0) and
+    " + augmentation" (``train.augment``) — e.g. "MPNN + frame averaging"; a column a study lacks counts as unset."""
+    def col(name, default):
+        return curves[name] if name in curves.columns else pd.Series(default, index=curves.index, dtype=object)
+
+    return pd.Series([_arm(*v) for v in zip(curves["arch"], col("model.symmetrize", None), col("loss.symmetry_m", 0),
+                                            col("train.augment", False))], index=curves.index, dtype=object)
+
+
+def _with_arms(curves: pd.DataFrame) -> pd.DataFrame:
+    out = curves.assign(arm=arm_of(curves))
+    out.attrs = dict(curves.attrs)
+    return out
+
+
+# --- the studies ---------------------------------------------------------------------------------------------------
+def pilot_study(preset: str | Preset, store="results", train_missing: bool = True) -> pd.DataFrame:
+    """Curves of the learning-rate pilot (:func:`lr_pilot_spec`), with an ``arm`` column."""
+    p = resolve(preset)
+    return _with_arms(run_study(lr_pilot_spec(p), p, store, train_missing))
+
+
+def pilot_table(curves: pd.DataFrame, preset: str | Preset) -> pd.DataFrame:
+    """One row per wrapper: the final validation loss of each pilot η, the η that :func:`pilot_choice` picks from
+    them, and :data:`PILOT_LR` (what the study's runs use; unset: the MPNN's η*) — whether the two agree."""
+    p = resolve(preset)
+    mpnn_lr = p.archs["mpnn"].lr
+    final = fits.final(curves)
+    lrs = sorted({float(v) for v in final["optim.lr"]})
+    rows = []
+    for m in METHODS:
+        sub = final[final["model.symmetrize"] == m]
+        best = sub.groupby(sub["optim.lr"].astype(float))["val_loss"].min()
+        finals = {lr: float(best.get(lr, math.nan)) for lr in lrs}  # a diverged run is left out: NaN
+        try:
+            choice = pilot_choice(finals, mpnn_lr)
+        except ValueError as err:
+            choice = None
+            why = str(err)
+        else:
+            why = "the MPNN's η* is the pilot's optimum" if math.isclose(choice, mpnn_lr) else "the optimum moved"
+        used = PILOT_LR.get(m)
+        row = {"method": LABELS[m], **{f"final val loss, η = {lr:g}": finals[lr] for lr in lrs},
+               "rule's choice (pilot_choice)": "–" if choice is None else f"{choice:g}", "why": why,
+               "PILOT_LR (the runs' η)": (f"{used:g}" if used is not None
+                                          else f"not filled in (the MPNN's η* = {mpnn_lr:g})"),
+               "agree": "–" if used is None or choice is None else ("yes" if math.isclose(used, choice) else "NO")}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def study(preset: str | Preset, store="results", train_missing: bool = True) -> pd.DataFrame:
+    """The curves of every streaming arm (:data:`ARMS`) with an ``arm`` column: the main study's MPNN, MC-EGNN and
+    eSEN runs, the three wrapped MPNN ladders (:func:`stream_spec`), Fig. 7's symmetry-loss runs (its M = 0 arm is
+    the main study's MPNN), Fig. 16's transformer and the transformer with frame averaging
+    (:func:`transformer_spec`)."""
+    p = resolve(preset)
+    parts = [run_study(main_spec(["mpnn", "egnn", "esen"]), p, store, train_missing)]
+    parts += [run_study(s, p, store, train_missing) for s in stream_spec(p)]
+    sym = symmetry_study(p, store, train_missing)
+    parts.append(sym[sym["loss.symmetry_m"].astype(float) > 0])
+    parts += [run_study(TRANSFORMER_SPEC, p, store, train_missing), run_study(transformer_spec(p), p, store,
+                                                                               train_missing)]
+    return _with_arms(concat_studies(parts, ignore_index=True))
+
+
+def multi_epoch_study(preset: str | Preset, store="results", train_missing: bool = True) -> pd.DataFrame:
+    """Q4's curves with an ``arm`` column (:data:`EPOCH_ARMS`): Fig. 8's MPNN without and with augmentation and the
+    same ladder with frame averaging (:func:`multi_epoch_spec`), 1 % of the data for many epochs."""
+    p = resolve(preset)
+    return _with_arms(concat_studies([_fig8_study(p, store, train_missing),
+                                      run_study(multi_epoch_spec(p), p, store, train_missing)], ignore_index=True))
+
+
+def zero_output_loss(curves: pd.DataFrame, preset: str | Preset, store="results", train_missing: bool = True) -> float:
+    """The all-zero predictor's validation loss on the streaming split (Q5's reference): Fig. 16's cached value
+    (:func:`nnip.paper.transformer.cached_zero_output_loss` of the plain transformer's runs)."""
+    tr = curves[curves["arm"] == "transformer"]
+    if not len(tr):
+        raise ValueError("curves: no plain transformer runs (the all-zero loss is cached beside them)")
+    return cached_zero_output_loss(tr, preset, store, train_missing)
+
+
+# --- estimates and verdicts ----------------------------------------------------------------------------------------
+def _size_key(row: pd.Series) -> str:
+    return ", ".join(f"{k.removeprefix('model.hparams.')}={v:g}" if isinstance(v, float) else
+                     f"{k.removeprefix('model.hparams.')}={v}" for k, v in row.items() if pd.notna(v))
+
+
+def runs_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: ``run_id``, ``arm``, ``arch``, ``params``, ``size`` (its hyper-parameters: the same for a
+    base model and its wrapped copy, so arms pair by it), best and final validation loss."""
+    if "arm" not in curves.columns:
+        curves = _with_arms(curves)
+    last = fits.final(curves)
+    hp = sorted(c for c in last.columns if c.startswith("model.hparams."))
+    best = curves.groupby("run_id")["val_loss"].min()
+    return pd.DataFrame({"run_id": last["run_id"], "arm": last["arm"], "arch": last["arch"],
+                         "params": last["params"].astype(int), "size": last[hp].apply(_size_key, axis=1),
+                         "best_val_loss": last["run_id"].map(best).astype(float),
+                         "final_val_loss": last["val_loss"].astype(float)})
+
+
+def gammas(curves: pd.DataFrame, preset: str | Preset, arms=None) -> dict[str, Estimate]:
+    """γ_c of every arm (default: those present, in :data:`ARMS` order): the eq. (4) frontier fit on measured C with
+    its 95% interval, :func:`nnip.paper.verdicts.frontier_gamma` of the arm's runs (its base architecture's
+    settings). An arm without runs: an estimate with the note "no runs"."""
+    p = resolve(preset)
+    arms = [a for a in ARMS if (curves["arm"] == a).any()] if arms is None else list(arms)
+    out = {}
+    for a in arms:
+        sub = curves[curves["arm"] == a]
+        out[a] = frontier_gamma(sub, p, ARM_ARCH.get(a, str(sub["arch"].iloc[0]))) if len(sub) else \
+            Estimate(note="no runs")
+    return out
+
+
+def _best_by_size(runs: pd.DataFrame, arm: str) -> pd.Series:
+    return runs[runs["arm"] == arm].groupby("size")["best_val_loss"].min()
+
+
+def estimates(curves: pd.DataFrame, epochs: pd.DataFrame | None, zero_loss: float | None, preset: str | Preset
+              ) -> dict[str, Estimate]:
+    """Every estimate the questions need (the docstring's pre-registered estimates): ``"γ_c(<arm>)"`` of every arm,
+    ``"<method> / MC-EGNN"`` (Q3, :func:`nnip.paper.verdicts.ratio`), ``"Q4"`` = L(FA) / L(augmented) and
+    ``"Q5"`` = L(transformer + FA) / L(all-zero) (best validation loss per model size, geometric mean with a
+    bootstrap over sizes, :func:`nnip.paper.verdicts.paired_ratio`; ``n_boot`` and seed of the preset's analysis).
+    ``epochs`` (:func:`multi_epoch_study`) or ``zero_loss`` None: that estimate is missing."""
+    p = resolve(preset)
+    cfg = fits.settings(p)
+    g = gammas(curves, p, ARMS)
+    out = {f"γ_c({a})": e for a, e in g.items()}
+    for m in METHODS:
+        out[f"{LABELS[m]} / MC-EGNN"] = ratio(g[f"MPNN + {LABELS[m]}"], g["MC-EGNN"])
+    if epochs is None:
+        out["Q4"] = Estimate(note="no multi-epoch study")
+    else:
+        runs = runs_table(epochs)
+        fa, aug = _best_by_size(runs, _FA), _best_by_size(runs, _AUG)
+        both = fa.index.intersection(aug.index)
+        out["Q4"] = paired_ratio(fa[both].to_numpy(), aug[both].to_numpy(), cfg.n_boot, cfg.seed)
+    if zero_loss is None or not math.isfinite(zero_loss):
+        out["Q5"] = Estimate(note="no all-zero loss")
+    else:
+        best = _best_by_size(runs_table(curves), _TFA)
+        out["Q5"] = paired_ratio(best.to_numpy(), np.full(len(best), float(zero_loss)), cfg.n_boot, cfg.seed)
+    return out
+
+
+def _shown(e: Estimate) -> str:
+    return str(e) + (f" ({e.note})" if e.note and not e.ok else "")
+
+
+def _named(named: Mapping[str, Estimate]) -> str:
+    return "; ".join(f"{k} {_shown(v)}" for k, v in named.items())
+
+
+def verdicts(curves: pd.DataFrame, epochs: pd.DataFrame | None, zero_loss: float | None, preset: str | Preset
+             ) -> pd.DataFrame:
+    """One row per pre-registered question (:data:`QUESTIONS`; :data:`VERDICT_COLUMNS`): the claim, the estimate
+    with its 95% interval, the verdict ("yes", "no", "inconclusive") by the question's rule (:func:`greater`,
+    :func:`reaches` / :func:`reaches_any`, :func:`better`, :func:`learns`) and why."""
+    e = estimates(curves, epochs, zero_loss, preset)
+    g0 = e["γ_c(MPNN)"]
+    rows = []
+    for q, m in (("Q1", "frame-averaging"), ("Q2a", "canonical-pca"), ("Q2b", "canonical-learned")):
+        arm = f"MPNN + {LABELS[m]}"
+        rows.append((q, _named({"MPNN": g0, arm: e[f"γ_c({arm})"]}), *greater(g0, e[f"γ_c({arm})"], ("MPNN", arm))))
+    per = {LABELS[m]: e[f"{LABELS[m]} / MC-EGNN"] for m in METHODS}
+    rows.append(("Q3", _named(per), *reaches_any({k: reaches(v) for k, v in per.items()})))
+    rows.append(("Q4", _shown(e["Q4"]), *better(e["Q4"])))
+    rows.append(("Q5", _shown(e["Q5"]), *learns(e["Q5"])))
+    return pd.DataFrame([{"question": q, "claim": QUESTIONS[q], "estimate (95% CI)": est, "verdict": v, "why": why}
+                         for q, est, v, why in rows], columns=VERDICT_COLUMNS)
+
+
+def _load(fn, *args):
+    try:
+        return fn(*args), ""
+    except (RuntimeError, FileNotFoundError) as err:  # nothing else: a bug must not read as "missing"
+        return None, f"study missing from the store: {str(err).split(';')[0]}"
+
+
+def new_results_table(preset: str | Preset, store="results", train_missing: bool = False) -> pd.DataFrame:
+    """The scorecard's "New results (no paper value)" table: one row per question, the scorecard's columns without
+    "paper" (``claim, source, ours (95% CI), verdict, why``). A study missing from the store (``train_missing=False``)
+    makes the questions that need it inconclusive, naming what is missing (as the scorecard does)."""
+    from nnip.paper.scorecard import COLUMNS  # local: the scorecard page imports this module (a cycle)
+
+    p = resolve(preset)
+    columns = [c for c in COLUMNS if c != "paper"]
+    curves, miss = _load(study, p, store, train_missing)
+    epochs, miss_e = _load(multi_epoch_study, p, store, train_missing)
+    zero, miss_z = (None, "") if curves is None else _load(zero_output_loss, curves, p, store, train_missing)
+    rows = []
+    if curves is not None:
+        table = verdicts(curves, epochs, zero, p)
+    for i, q in enumerate(QUESTIONS):
+        missing = miss or (miss_e if q == "Q4" else miss_z if q == "Q5" else "")
+        source = f"beyond the paper, {q} (pre-registered: nnip.paper.beyond_symmetry)"
+        if missing:
+            rows.append(dict(zip(columns, (QUESTIONS[q], source, "–", INCONCLUSIVE, missing.replace(
+                str(store_path(store, p)), "the store")))))
+        else:
+            r = table.iloc[i]
+            rows.append(dict(zip(columns, (QUESTIONS[q], source, r["estimate (95% CI)"], r["verdict"], r["why"]))))
+    return pd.DataFrame(rows, columns=columns)
+
+
+# --- figures and tables --------------------------------------------------------------------------------------------
+def health_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """:func:`nnip.paper.main.training_health` of every run, with its arm in place of the architecture."""
+    arm = curves.groupby("run_id")["arm"].first()
+    h = training_health(curves).drop(columns=["arch"])
+    h.insert(0, "arm", h["run_id"].map(arm))
+    h["order"] = h["arm"].map({a: i for i, a in enumerate(ARMS)}).fillna(len(ARMS))
+    return h.sort_values(["order", "params"], ignore_index=True).drop(columns=["order"])
+
+
+def _with_left_out(table: pd.DataFrame, first: str, last: str, *frames) -> pd.DataFrame:
+    """``table`` with a last row naming the runs :func:`~nnip.paper._common.run_study` left out of ``frames``
+    (failed or without evaluations) and why, in the columns ``first`` (what) and ``last`` (the list)."""
+    left = left_out_of(*frames)
+    if not left:
+        return table
+    row = {c: "" for c in table.columns} | {first: f"runs left out of the fits: {len(left)}",
+                                            last: "; ".join(f"{r}: {why}" for r, why in left.items())}
+    return pd.concat([table, pd.DataFrame([row])], ignore_index=True)
+
+
+def frontier_figure(curves: pd.DataFrame, preset: str | Preset) -> tuple[Figure, pd.DataFrame]:
+    """Loss against measured training compute C (log–log) of :data:`FRONTIER_ARMS` on one axis: each arm's Pareto
+    frontier (first steps dropped, §3.2) and its eq. (4) fit, legend under the axes. Table: one row per arm of
+    ``curves`` (the transformers too) — runs, γ_c with its 95% interval (:func:`gammas`, the verdicts' numbers), the
+    frontier backtest error, and training health (:func:`nnip.paper.main.training_health`: runs whose validation loss
+    rose above twice its best-so-far, and the largest such rise) — shown, never used to drop a run."""
+    p = resolve(preset)
+    arms = [a for a in FRONTIER_ARMS if (curves["arm"] == a).any()]
+    fronts, reps = {}, {}
+    for a in arms:
+        fronts[a], reps[a] = fits.frontier_report(fits.prepare(curves[curves["arm"] == a], p, ARM_ARCH[a]),
+                                                  fits.X_FLOPS, p)
+    fig = Figure(figsize=(7.6, 6.0), layout="constrained")
+    ax = fig.add_subplot()
+    figures.plot_frontiers(fronts, {a: r.estimate for a, r in reps.items()}, x=fits.X_FLOPS,
+                           xlabel=fits.LABELS[fits.X_FLOPS], ylabel=fits.LABELS["val_loss"], ax=ax)
+    ax.set_title("loss–compute frontiers (eq. 4 fits, L∞ = 0)", fontsize="medium")
+    figures.legend_below(fig, [ax], ncols=2)
+    title(fig, "Beyond the paper — symmetrizing the unconstrained MPNN: frontiers on measured training compute", p)
+
+    health = health_table(curves)
+    g = gammas(curves, p)
+    rows = []
+    for a, est in g.items():
+        h = health[health["arm"] == a]
+        rows.append({"arm": a, "runs": int(h["run_id"].nunique()), "γ_c (95% CI)": _shown(est),
+                     "backtest ARE": "" if not math.isfinite(est.backtest) else f"{100 * est.backtest:.1f}%",
+                     "training health": (f"{int(h['spiked'].sum())} of {len(h)} runs spiked; largest rise "
+                                         f"×{h['largest rise'].max():.3g}" if len(h) else "no runs"),
+                     "in the figure": "yes" if a in arms else "no (Fig. 16's axis)"})
+    return fig, _with_left_out(pd.DataFrame(rows), "arm", "training health", curves)
+
+
+def paired_figure(curves: pd.DataFrame, epochs: pd.DataFrame | None, zero_loss: float | None,
+                  preset: str | Preset) -> tuple[Figure, pd.DataFrame]:
+    """Q4 and Q5 by model size: left, the best validation loss of the multi-epoch MPNN without augmentation, with
+    augmentation and with frame averaging against N; right, the transformer and the transformer with frame averaging
+    against N, with the all-zero predictor's loss and the :data:`LEARNS` threshold. Table: the per-size ratios that
+    enter Q4 and Q5."""
+    p = resolve(preset)
+    fig, (ax_e, ax_t) = figures.panel_row(2, panel_width=3.8, height=3.8)
+    rows = []
+    for ax, runs, arms in ((ax_e, None if epochs is None else runs_table(epochs), EPOCH_ARMS),
+                           (ax_t, runs_table(curves), ("transformer", _TFA))):
+        if runs is None:
+            ax.text(0.5, 0.5, "no multi-epoch study", transform=ax.transAxes, ha="center", color="C3")
+        else:
+            for i, a in enumerate(arms):
+                r = runs[runs["arm"] == a].sort_values("params")
+                if len(r):
+                    ax.plot(r["params"], r["best_val_loss"], "o-", ms=4, color=f"C{i}", label=a)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(figures.AXIS["params"][1])
+        ax.set_ylabel("best validation loss (eq. 1, normalised)")
+        figures.tidy_log_axes(ax)
+    if zero_loss is not None and math.isfinite(zero_loss):
+        ax_t.axhline(zero_loss, color="k", ls="--", lw=1, label="all-zero predictor")
+        ax_t.axhline(LEARNS * zero_loss, color="0.5", ls=":", lw=1, label=f"{LEARNS:g} × all-zero (Q5 threshold)")
+    ax_e.set_title("Q4: multi-epoch MPNN (Fig. 8–9 setting)", fontsize="medium")
+    ax_t.set_title("Q5: transformer (Fig. 16 setting)", fontsize="medium")
+    for ax in (ax_e, ax_t):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="x-small")
+    title(fig, "Beyond the paper — frame averaging against augmentation (Q4) and on the transformer (Q5)", p)
+    figures.tidy_narrow_log_axes(fig)
+    if epochs is not None:
+        runs = runs_table(epochs)
+        fa, aug = _best_by_size(runs, _FA), _best_by_size(runs, _AUG)
+        for size in fa.index.intersection(aug.index):
+            rows.append({"question": "Q4", "model size": size, "numerator": fa[size], "denominator": aug[size],
+                         "ratio": fa[size] / aug[size], "as": "L(MPNN + FA) / L(MPNN + augmentation)"})
+    if zero_loss is not None and math.isfinite(zero_loss):
+        best = _best_by_size(runs_table(curves), _TFA)
+        for size, v in best.items():
+            rows.append({"question": "Q5", "model size": size, "numerator": v, "denominator": zero_loss,
+                         "ratio": v / zero_loss, "as": "L(transformer + FA) / L(all-zero)"})
+    table = pd.DataFrame(rows, columns=["question", "model size", "numerator", "denominator", "ratio", "as"])
+    return fig, _with_left_out(table, "question", "as", curves, epochs)
+
+
+# --- what each method does ----------------------------------------------------------------------------------------
+#: element → (colour, marker size) of :func:`methods_figure`
+_ATOM_STYLE = {1: ("white", 28), 6: ("0.3", 60), 7: ("C0", 60), 8: ("C3", 60), 9: ("C2", 55), 16: ("gold", 75),
+               17: ("C2", 75)}
+
+
+def _draw_molecule(ax, xy: np.ndarray, numbers: np.ndarray, bonds, hollow: bool = False) -> None:
+    """Atoms of ``xy`` (n, 2) by element (filled, or rings when ``hollow``) and their bonds (index pairs)."""
+    for i, j in bonds:
+        ax.plot(xy[[i, j], 0], xy[[i, j], 1], "-", color="0.55" if not hollow else "0.75", lw=1.0, zorder=1)
+    for z in np.unique(numbers):
+        color, size = _ATOM_STYLE.get(int(z), ("C4", 60))
+        k = numbers == z
+        if hollow:
+            ax.scatter(xy[k, 0], xy[k, 1], s=size * 2.2, facecolors="none", edgecolors="C1", lw=1.0, zorder=3)
+        else:
+            ax.scatter(xy[k, 0], xy[k, 1], s=size, c=[color], edgecolors="k", lw=0.5, zorder=2)
+
+
+def _frame_panel(ax, label: str, xlabel: str, ylabel: str, half: float) -> None:
+    ax.set_title(label, fontsize="small")
+    ax.set_xlabel(xlabel, fontsize="x-small")
+    ax.set_ylabel(ylabel, fontsize="x-small")
+    ax.tick_params(labelsize="x-small")
+    ax.set(xlim=(-half, half), ylim=(-half, half))
+    ax.set_aspect("equal", adjustable="box")
+
+
+def methods_figure(molecule: str = "CH3CH2OH", seed: int = 0) -> Figure:
+    """What each method feeds the base model, on one molecule of ASE's g2 set (``ase.build.molecule``; no dataset):
+    the molecule in two random orientations A and B (top left, lab x–y plane) with its PCA axes v₁, v₂, v₃ (arrows of
+    length 2√λ); PCA canonicalization and learned canonicalization (an untrained canonicalizer, seeded) map A
+    (filled) and B (orange rings) onto the same view; frame averaging's four frames of A (bottom; the same four
+    views for every orientation, in some order). Frame coordinates ``(x − c) F``, projected on frame axes 1–2."""
+    import torch  # torch-free analysis: the models live in torch
+    from ase.build import molecule as g2_molecule  # torch-free analysis: ase is part of the training stack
+    from ase.data import covalent_radii  # (as above)
+    from scipy.spatial.transform import Rotation  # kept off the module's import path (only this figure needs it)
+
+    from nnip.data import collate  # torch-free analysis: nnip.data.batch imports torch
+    from nnip.models import build_model  # torch-free analysis: nnip.models imports torch
+    from nnip.models.symmetrize import DEGENERACY, frame_degeneracy, frame_gaps  # (as above)
+
+    atoms = g2_molecule(molecule)
+    numbers = atoms.numbers
+    x0 = atoms.get_positions()
+    inputs = [atoms.__class__(numbers=numbers, positions=x0 @ r.T)  # inputs A and B
+              for r in Rotation.random(2, random_state=seed).as_matrix()]
+    d = np.linalg.norm(x0[:, None] - x0[None], axis=-1)
+    reach = 1.2 * (covalent_radii[numbers][:, None] + covalent_radii[numbers][None])
+    bonds = [(i, j) for i in range(len(x0)) for j in range(i + 1, len(x0)) if d[i, j] < reach[i, j]]
+    y = np.stack([a.get_positions() - a.get_positions().mean(0) for a in inputs])  # (2, n, 3) centred
+    evals = np.clip(np.linalg.eigvalsh(np.cov(y[0].T, bias=True))[::-1], 0.0, None)  # λ₁ ≥ λ₂ ≥ λ₃
+
+    torch.manual_seed(seed)  # the learned canonicalizer's (untrained) weights
+    models = {m: build_model("mpnn", symmetrize=m, hidden_dim=8, num_layers=1, num_radial=4).eval() for m in METHODS}
+    batch = collate(inputs, cutoff=models[METHODS[0]].cutoff, max_neighbors=models[METHODS[0]].max_neighbors,
+                    labels=False)
+    with torch.no_grad():  # (2, K, 3, 3) frames of each method, columns = axes; frame averaging: all four
+        frames = {m: model.frames(batch, every=True).to(torch.float64).numpy() for m, model in models.items()}
+    fa = frames["frame-averaging"]
+    gaps = frame_gaps(inputs)
+    case = DEGENERACY[int(frame_degeneracy(gaps, torch.float32)[0])]
+    arrows = [fa[k, 0] * 2.0 * np.sqrt(evals) for k in (0, 1)]  # principal axes (columns) of length 2√λ
+    half = 1.15 * max(np.abs(y).max(), max(np.abs(a).max() for a in arrows)) + 0.3  # one scale for every panel
+
+    fig = Figure(figsize=(7.6, 5.0), layout="constrained")
+    axes = fig.subplots(2, 4)
+    for k, ax in enumerate(axes[0, :2]):
+        _draw_molecule(ax, y[k][:, :2], numbers, bonds)
+        for j in range(3):
+            v = arrows[k][:, j]
+            ax.annotate("", xy=(v[0], v[1]), xytext=(0, 0), arrowprops={"arrowstyle": "->", "color": f"C{j + 2}",
+                                                                        "lw": 1.3}, zorder=4)
+            ax.text(v[0] * 1.12, v[1] * 1.12, f"v{'₁₂₃'[j]}", color=f"C{j + 2}", fontsize="x-small", ha="center",
+                    va="center")
+        _frame_panel(ax, f"input {'AB'[k]}: lab frame,\nPCA axes v (2√λ)", "lab x [Å]", "lab y [Å]", half)
+    for ax, m, name in ((axes[0, 2], "canonical-pca", "PCA canon.: A (filled),\nB (rings)"),
+                        (axes[0, 3], "canonical-learned", "learned canon.\n(untrained): A, B")):
+        for k in (0, 1):
+            _draw_molecule(ax, (y[k] @ frames[m][k, 0])[:, :2], numbers, bonds, hollow=k == 1)
+        _frame_panel(ax, name, "frame axis 1 [Å]", "frame axis 2 [Å]", half)
+    for f, ax in enumerate(axes[1]):
+        _draw_molecule(ax, (y[0] @ fa[0, f])[:, :2], numbers, bonds)
+        signs = "".join("+" if v > 0 else "−" for v in np.diag(fa[0, 0].T @ fa[0, f]))  # axis signs vs frame 1
+        _frame_panel(ax, f"frame averaging, A:\nframe {f + 1} of 4 ({signs})", "frame axis 1 [Å]",
+                     "frame axis 2 [Å]", half)
+    g1, g2 = gaps[0].tolist()
+    fig.suptitle(f"What the base model sees: {molecule} ({atoms.get_chemical_formula()}), gaps g₁ = {g1:.2f}, "
+                 f"g₂ = {g2:.2f} (frame case: {case})", fontsize="medium")
+    return fig
+
+
+# --- cost ----------------------------------------------------------------------------------------------------------
+#: the arms whose cost is compared with their base model's (arm → base arm), :func:`cost_table`
+_COST_BASE = {**{f"MPNN + {LABELS[m]}": "MPNN" for m in METHODS}, "MPNN + symmetry loss": "MPNN",
+              _TFA: "transformer"}
+
+
+def _ratio_cell(r: np.ndarray) -> str:
+    r = r[np.isfinite(r) & (r > 0)]
+    if not r.size:
+        return "–"
+    gm = float(np.exp(np.log(r).mean()))
+    return f"{gm:.3g}×" + (f" ({r.min():.3g}–{r.max():.3g})" if r.size > 1 else "")
+
+
+def cost_table(curves: pd.DataFrame, preset: str | Preset, store="results") -> pd.DataFrame:
+    """What each method cost its runs, relative to the base model of the same size (from the runs'
+    ``summary.json``; geometric mean over the sizes both have, range in parentheses): N, training FLOPs per step (C
+    counts training steps only), training wall-clock per step, and the rest of each run's wall-clock — evaluations
+    (frame averaging evaluates four frames) and set-up. Wall-clock is measured on a shared machine: noisy."""
+    p = resolve(preset)
+    rs = RunStore(store_path(store, p))
+    runs = runs_table(curves)
+    s = pd.DataFrame([rs.read_summary(r) or {} for r in runs["run_id"]], index=runs.index)
+    for c in ("flops", "steps", "hours", "hours_train"):
+        runs[c] = pd.to_numeric(s[c], errors="coerce") if c in s else math.nan
+    runs["flops_step"] = runs["flops"] / runs["steps"]
+    runs["train_s_step"] = runs["hours_train"] * 3600.0 / runs["steps"]
+    runs["other_h"] = runs["hours"] - runs["hours_train"]
+    cols = {"params": "N", "flops_step": "training FLOPs per step", "train_s_step": "training time per step",
+            "other_h": "evaluation and set-up time"}
+    rows = []
+    for arm, base in _COST_BASE.items():
+        a = runs[runs["arm"] == arm].groupby("size")[list(cols)].first()
+        b = runs[runs["arm"] == base].groupby("size")[list(cols)].first()
+        both = a.index.intersection(b.index)
+        if not len(both):
+            continue
+        rows.append({"arm": arm, "relative to": base, "sizes": len(both),
+                     **{label: _ratio_cell((a.loc[both, c] / b.loc[both, c]).to_numpy(float))
+                        for c, label in cols.items()}})
+    return pd.DataFrame(rows, columns=["arm", "relative to", "sizes", *cols.values()])
+
+
+#: the molecules of :func:`measured_cost` (ASE's g2 set: no dataset needed)
+COST_MOLECULES = ("CH3CH2OH", "C6H6", "CH3COOH", "CH4", "H2O", "CH3CONH2")
+#: the symmetry loss's rotations per structure (Fig. 7: M = 5)
+_SYM_M = 5
+
+
+def measured_cost(preset: str | Preset, molecules: Sequence[str] = COST_MOLECULES) -> pd.DataFrame:
+    """FLOPs counted by :func:`nnip.train.flops.count_flops` (the counter behind every run's C) on one batch of
+    ``molecules`` (ASE's g2 set, zero labels: no dataset): a training step (forward + backward of the objective, in
+    train mode: one frame for frame averaging, M = 5 extra passes for the symmetry loss) and an evaluation forward
+    (eval mode: four frames for frame averaging), for the MPNN, each wrapper and the symmetry loss, and the
+    transformer with and without frame averaging, at the preset's first, μP-base and last rungs; × base: over the
+    unwrapped model of the same size. Uncounted ops (the eigendecomposition, ``_linalg_eigh``) are listed."""
+    import torch  # torch-free analysis: counting FLOPs runs the models
+    from ase.build import molecule as g2_molecule  # torch-free analysis: ase is part of the training stack
+
+    from nnip.data import collate  # torch-free analysis: nnip.data.batch imports torch
+    from nnip.models import build_model  # torch-free analysis: nnip.models imports torch
+    from nnip.train.flops import count_flops  # torch-free analysis: nnip.train imports torch
+    from nnip.train.loss import objective  # (as above)
+    from nnip.train.tta import random_rotations  # (as above)
+
+    p = resolve(preset)
+    atoms = [g2_molecule(m) for m in molecules]
+    rows = []
+    for arch, variants in (("mpnn", (None, *METHODS, "symmetry loss")), ("transformer", (None, "frame-averaging"))):
+        if arch not in p.archs:
+            continue
+        entry = p.archs[arch]
+        for rung in sorted({0, entry.base_rung or 0, len(entry.widths) - 1}):
+            hp = {**entry.extra, **dict(entry.widths[rung])}
+            base = None
+            for v in variants:
+                torch.manual_seed(0)
+                model = build_model(arch, symmetrize=v if v in METHODS else None, **hp)
+                batch = collate(atoms, cutoff=model.cutoff, max_neighbors=model.max_neighbors, labels=False)
+                batch = batch.replace(energy=torch.zeros(batch.num_graphs), forces=torch.zeros_like(batch.pos))
+                rot = None
+                if v == "symmetry loss":
+                    rot = random_rotations(_SYM_M * batch.num_graphs, generator=torch.Generator().manual_seed(0))
+                    rot = rot.view(_SYM_M, batch.num_graphs, 3, 3)
+                model.train()
+                with count_flops() as step:
+                    total, _, _ = objective(model, batch, sym_rotations=rot)
+                    total.mean().backward()
+                model.eval()
+                with torch.no_grad(), count_flops() as ev:
+                    model(batch)
+                arm = _BASE[arch] + ("" if v is None else f" + {LABELS.get(v, v)}")
+                n = sum(t.numel() for t in model.parameters() if t.requires_grad)
+                row = {"arm": arm, "size": _size_key(pd.Series(dict(sorted(entry.widths[rung].items())))), "N": n,
+                       "training step FLOPs": step.total, "evaluation FLOPs": ev.total,
+                       "uncounted ops": ", ".join(sorted(set(step.count.uncounted) | set(ev.count.uncounted)))}
+                base = base or row
+                row["training step × base"] = row["training step FLOPs"] / base["training step FLOPs"]
+                row["evaluation × base"] = row["evaluation FLOPs"] / base["evaluation FLOPs"]
+                rows.append(row)
+    return pd.DataFrame(rows, columns=["arm", "size", "N", "training step FLOPs", "training step × base",
+                                       "evaluation FLOPs", "evaluation × base", "uncounted ops"])
+
+
+# --- degenerate frames ---------------------------------------------------------------------------------------------
+#: the cache of :func:`frame_gaps_summary`, beside the first frame-averaging stream run
+GAPS_FILE = "frame_gaps.json"
+#: log10 bin edges of the gap histograms (gaps below the first edge, 0 included, are counted apart)
+_GAP_EDGES = np.round(np.arange(-12.0, 0.001, 0.25), 2)
+_QUANTILES = (0.0001, 0.001, 0.01, 0.05, 0.5)
+_MEANING = {"none": "three distinct axes: the frame is determined", "prolate": "g₂ < tol: one long axis (rod)",
+            "oblate": "g₁ < tol: a disc", "spherical": "both gaps < tol: no preferred axis"}
+
+
+def _molecules(p: Preset):
+    """The preset's molecular dataset (all its structures) and a name for it."""
+    from nnip.data import read  # torch-free analysis: reading needs ase and the data stack, not the book
+    from nnip.data.registry import DATASETS, ensure_dataset  # (as above)
+
+    src = p.molecules
+    if src in DATASETS:
+        spec = (p.datasets or {}).get(src, {})
+        path = ensure_dataset(src, n=spec.get("n"), seed=spec.get("seed", 0), progress=False)
+        return read(path), f"{src} (n = {spec.get('n', 'default')}, seed {spec.get('seed', 0)})"
+    return read(src), str(src)
+
+
+def _gaps_document(p: Preset, chunk: int = 4096) -> dict:
+    import torch  # torch-free analysis: the gaps are computed by the wrappers' own (torch) code
+
+    from nnip.models.symmetrize import DEGENERACY, frame_degeneracy, frame_gaps, tolerance  # (as above)
+
+    ds, name = _molecules(p)
+    gaps = torch.cat([frame_gaps(ds[i:i + chunk]) for i in range(0, len(ds), chunk)]) if len(ds) else \
+        torch.zeros(0, 2, dtype=torch.float64)
+    g = {"g1": gaps[:, 0].numpy(), "g2": gaps[:, 1].numpy()}
+    g["min"] = np.minimum(g["g1"], g["g2"])
+    edges = 10.0 ** _GAP_EDGES
+    doc = {"dataset": name, "structures": int(len(ds)), "log10_edges": _GAP_EDGES.tolist(),
+           "counts": {k: np.histogram(v[v >= edges[0]], edges)[0].tolist() for k, v in g.items()},
+           "below_first_edge": {k: int((v < edges[0]).sum()) for k, v in g.items()},
+           "quantiles": {k: {f"{q:g}": float(np.quantile(v, q)) if v.size else None for q in _QUANTILES}
+                         for k, v in g.items()},
+           "tolerance": {}, "cases": {}, "examples": {}}
+    for dtype, label in ((torch.float32, "float32"), (torch.float64, "float64")):
+        cases = frame_degeneracy(gaps, dtype).numpy()
+        doc["tolerance"][label] = tolerance(dtype)
+        doc["cases"][label] = {c: int((cases == i).sum()) for i, c in enumerate(DEGENERACY)}
+        doc["examples"][label] = {}
+        for i, c in enumerate(DEGENERACY[1:], start=1):
+            idx = np.flatnonzero(cases == i)[:5]
+            doc["examples"][label][c] = [f"{ds[int(j)].get_chemical_formula()} (g₁ {g['g1'][j]:.2g}, g₂ "
+                                         f"{g['g2'][j]:.2g})" for j in idx]
+    return doc
+
+
+def frame_gaps_summary(preset: str | Preset, store="results", train_missing: bool = True) -> dict:
+    """The relative eigenvalue gaps ``g₁, g₂`` (:func:`nnip.models.symmetrize.frame_gaps`) of every structure of the
+    preset's molecular dataset: histograms on a log axis, quantiles, and the number of structures in each
+    :data:`~nnip.models.symmetrize.DEGENERACY` case at the float32 (training) and float64 tolerances, with examples.
+
+    Cached in the store (``frame_gaps.json``, :data:`GAPS_FILE`, beside the first run of the frame-averaging stream
+    ladder, which this trains if missing and ``train_missing``), so a book built from the committed store needs no
+    dataset; with ``train_missing=False`` a missing cache is an error naming the file."""
+    from nnip.sweep import expand  # torch-free analysis: nnip.sweep imports torch
+
+    p = resolve(preset)
+    spec = stream_spec(p, ["frame-averaging"])[0]
+    run_study(spec, p, store, train_missing)
+    run_id = expand(spec, p)[0].run_id()
+    ds = (p.datasets or {}).get(p.molecules, {})
+    key = f"{p.molecules}:n={ds.get('n')}:seed={ds.get('seed', 0)}"
+    return cached_json(RunStore(store_path(store, p)), run_id, GAPS_FILE, key, lambda: _gaps_document(p),
+                       compute_missing=train_missing)
+
+
+def frame_gaps_table(summary: Mapping) -> pd.DataFrame:
+    """One row per frame case (:data:`~nnip.models.symmetrize.DEGENERACY`): what it means, structures and share at
+    the float32 and float64 tolerances, and up to five float32 examples."""
+    n = max(int(summary["structures"]), 1)
+    rows = []
+    for case in summary["cases"]["float32"]:
+        row = {"case": case, "meaning": _MEANING.get(case, "")}
+        for label in ("float32", "float64"):
+            k = int(summary["cases"][label][case])
+            row[f"{label} (tol {summary['tolerance'][label]:g})"] = f"{k:,} ({100 * k / n:.3g}%)"
+        row["examples (float32)"] = "; ".join(summary["examples"]["float32"].get(case, []))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def frame_gaps_figure(summary: Mapping, preset: str | Preset) -> Figure:
+    """Histograms of the relative gaps g₁ = (λ₁ − λ₂)/λ₁ and g₂ = (λ₂ − λ₃)/λ₁ over the dataset's structures (log gap
+    axis, log counts) with the float32 and float64 tolerances below which a frame axis is not determined."""
+    edges = 10.0 ** np.asarray(summary["log10_edges"], float)
+    fig = Figure(figsize=(7.0, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    for i, (key, name) in enumerate((("g1", "g₁ = (λ₁ − λ₂)/λ₁"), ("g2", "g₂ = (λ₂ − λ₃)/λ₁"))):
+        c = np.asarray(summary["counts"][key], float)
+        below = int(summary["below_first_edge"][key])
+        ax.stairs(c, edges, color=f"C{i}", lw=1.5, baseline=None,
+                  label=f"{name}" + (f" ({below:,} below {edges[0]:.0e})" if below else ""))
+    for label, ls in (("float32", "--"), ("float64", ":")):
+        tol = summary["tolerance"][label]
+        ax.axvline(tol, color="k", ls=ls, lw=1, label=f"{label} tolerance {tol:g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log", nonpositive="clip")
+    ax.set_xlim(edges[0], 1.0)
+    ax.set_ylim(bottom=0.7)
+    ax.set_xlabel("relative eigenvalue gap of the position covariance (dimensionless)")
+    ax.set_ylabel("structures per bin (¼ decade)")
+    ax.legend(fontsize="x-small")
+    title(fig, f"Degenerate frames: covariance eigenvalue gaps of {summary['dataset']}, "
+               f"{int(summary['structures']):,} structures", preset)
+    return fig
