@@ -64,6 +64,23 @@ def test_cpu_hours_counts_superseded_runs_that_no_study_reads(tmp_path):
     assert catalog.SUPERSEDED not in some.index and some.loc["all (distinct runs)", "cpu_hours"] == 1.0
 
 
+def test_cpu_hours_counts_studies_in_production_under_their_own_row(tmp_path):
+    """Runs of a study still being trained are paid for but read by no page yet: their own row, not 'superseded',
+    and none of them is listed as missing from the book."""
+    from nnip.paper._common import store_path
+    from nnip.runs import RunStore
+
+    rs = RunStore(store_path(tmp_path, "tiny"))
+    name, fn = next(iter(catalog.IN_PRODUCTION.items()))
+    ids = [c.run_id() for s in fn("tiny") for c in expand(s, "tiny")]
+    rs.write_summary(ids[0], {"status": "done", "hours": 0.75, "hours_train": 0.5})
+    full = catalog.cpu_hours("tiny", tmp_path).set_index("study")
+    assert full.loc[name, "finished"] == 1 and full.loc[name, "runs"] == len(set(ids))
+    assert full.loc[name, "cpu_hours"] == 0.75 and catalog.SUPERSEDED not in full.index
+    assert full.loc["all (distinct runs)", "cpu_hours"] == pytest.approx(0.75)
+    assert not set(ids) & set(catalog.missing_runs("tiny", tmp_path)["run_id"])
+
+
 def test_fig_cost_draws_one_bar_pair_per_study_and_the_budget():
     table = pd.DataFrame({"study": ["a", "b", "all (distinct runs)"], "runs": [2, 3, 4], "finished": [2, 1, 3],
                           "cpu_hours": [1.0, 0.5, 1.5], "train_hours": [0.8, 0.4, 1.2]})
