@@ -8,6 +8,8 @@ Each subcommand forwards its arguments to the module that owns it, so every comm
 - ``nnip fit STORE --arch A [--x flops|hours] [--out table.csv] [--png fig.png]`` → :func:`nnip.fit.fit_cli`
 - ``nnip plan --arch A --budget-pflops X [--store PATH | --paper]`` → :func:`nnip.scaling.plan_cli`
 - ``nnip runs verify STORE [RUN_ID ...] [--cheapest K]`` → :func:`nnip.verify.runs_cli`
+- ``nnip runs status SPEC --preset P [--store DIR]`` → :func:`nnip.sweep.status_cli` (a sweep's runs and their
+  Slurm jobs: done, failed and why, running, queued, missing)
 
 Bad input (:class:`nnip.errors.UserError`: a missing or malformed file, an unknown key, a bad value, a store that
 cannot be written) prints one line on stderr naming the file / row / key / value and exits with code 2; any other
@@ -28,8 +30,21 @@ COMMANDS = {
     "sweep": ("nnip.sweep", "sweep_cli", "run a sweep (ladder x data fractions x options) locally or on SLURM"),
     "fit": ("nnip.fit", "fit_cli", "fit frontier, sum-power-law and compute-optimal allocation to a run store"),
     "plan": ("nnip.scaling", "plan_cli", "compute-optimal N*, D* and predicted loss for a FLOP budget"),
-    "runs": ("nnip.verify", "runs_cli", "spot-check a run store: re-train committed runs and compare (verify)"),
+    "runs": ("nnip.cli", "runs_cli", "a sweep's runs and Slurm jobs (status); re-train committed runs and compare "
+                                      "(verify)"),
 }
+
+
+def runs_cli(argv: list[str]) -> int:
+    """``nnip runs status ...`` → :func:`nnip.sweep.status_cli`; ``nnip runs verify ...`` →
+    :func:`nnip.verify.runs_cli`."""
+    if argv and argv[0] == "status":
+        from nnip.sweep import status_cli  # lazy like every command: nnip.sweep imports torch
+
+        return status_cli(argv[1:])
+    from nnip.verify import runs_cli as verify_cli  # lazy like every command: re-training imports torch
+
+    return verify_cli(argv)
 
 
 def _usage() -> str:

@@ -288,6 +288,25 @@ class RunStore:
         with contextlib.suppress(FileNotFoundError):
             self.checkpoint_path(run_id).unlink()
 
+    def mark_failed(self, run_id: str, reason: str, **fields) -> bool:
+        """Record that the process training ``run_id`` died without saying so (a cancelled or killed job, out of
+        memory): ``status = failed`` with ``reason`` (and ``fields`` where the summary has none), unless the run is
+        finished or failed already or a live process holds its lock. Returns whether it wrote. Its checkpoint is
+        kept: training it again resumes it."""
+        import datetime  # noqa: PLC0415 — only here
+
+        try:
+            with self.lock(run_id, blocking=False):
+                s = self.read_summary(run_id)
+                if s is not None and (is_final(s) or s.get("status") == "failed"):
+                    return False
+                when = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+                self.write_summary(run_id, {"run_id": run_id, **fields, **(s or {}), "status": "failed",
+                                            "reason": reason, "updated": when})
+                return True
+        except RunLocked:
+            return False
+
     # --- tables -----------------------------------------------------------------------------------------------
     def summaries(self) -> pd.DataFrame:
         """One row per run: the summary fields plus the run's flattened resolved config (``optim.lr``, …)."""

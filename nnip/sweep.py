@@ -27,9 +27,15 @@ base width, warmup, eval points,
 device, AMP, seed) < ``base`` < per-model fields < ``grid``. Runs already finished in the store are skipped
 (cache hits); a failing run is recorded (``status = failed`` with its reason) and the sweep goes on.
 
-Executors: ``local`` (in this process, or a spawn pool of ``workers`` processes) and ``slurm`` (submitit job
-array via ``executor.map_array``; ``slurm_array_parallelism`` caps concurrent jobs; on preemption/timeout submitit
-calls ``checkpoint()`` and requeues the job, which resumes the run from its last checkpoint in the store).
+Executors: ``local`` (in this process, or a spawn pool of ``workers`` processes) and ``slurm`` (a submitit job
+array via ``executor.map_array``, one element per run not finished; ``slurm_array_parallelism`` caps concurrent
+jobs; ``ntasks`` > 1 trains each run data-parallel over ``srun --ntasks``). On preemption or before the time limit
+(USR2) submitit calls ``checkpoint()`` and requeues the job; a job requeued from outside is killed and restarted;
+either way the run resumes from its last checkpoint in the store and gives the uninterrupted curve. Each run's job
+is recorded in ``runs/<id>/slurm.json``: a later sweep (or ``nnip runs status``, :func:`status`) of the same spec
+waits for (reports) the jobs still queued or running and resubmits only what has none. A job that ends without a
+result (cancelled, killed, out of memory) marks its run ``failed`` with a one-line reason (:mod:`nnip._slurm`); the
+sweep goes on and ``nnip sweep`` exits 1 naming the failed runs; an unreachable cluster is one line, exit 2.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import subprocess
+import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,15 +59,16 @@ from typing import Any, Mapping
 import pandas as pd
 from tqdm.std import tqdm  # plain text bars: no ipywidgets needed in notebooks
 
-from nnip import presets
+from nnip import _slurm, presets
 from nnip.data.registry import DATASETS
 from nnip.models import model_class
 from nnip.presets import ArchScale, Preset, resolve
-from nnip.runs import RunStore, is_final
+from nnip.runs import RunLocked, RunStore, is_final
 from nnip.train.config import ConfigError, TrainConfig, read_config_file, undot
 from nnip.train.trainer import train
 
-__all__ = ["SweepSpec", "expand", "run_sweep", "run_configs", "missing", "sweep_cli", "load_preset"]
+__all__ = ["SweepSpec", "expand", "run_sweep", "run_configs", "missing", "status", "sweep_cli", "status_cli",
+           "load_preset"]
 
 log = logging.getLogger("nnip.sweep")
 
@@ -285,7 +294,8 @@ def _run_one(cfg_dict: dict, store_path: str) -> dict:
         return {**rec.summary, "run_id": rec.run_id, "status": rec.status, "cached": rec.cached}
     except Exception as err:  # noqa: BLE001 — the sweep records the failure and goes on
         log.error("run %s failed: %s\n%s", cfg.run_id(), err, traceback.format_exc())
-        return {"run_id": cfg.run_id(), "status": "failed", "reason": f"{type(err).__name__}: {err}", "cached": False}
+        reason = _slurm.one_line(f"{type(err).__name__}: {err}", 500)
+        return {"run_id": cfg.run_id(), "status": "failed", "reason": reason, "cached": False}
 
 
 try:  # submitit is an optional dependency (the ``sweep`` extra)
@@ -303,7 +313,24 @@ class SweepJob(_Checkpointable):
         self.store_path = str(store_path)
 
     def __call__(self, cfg_dict: dict) -> dict:
+        _requeue_ignoring_sigterm()
         return _run_one(cfg_dict, self.store_path)
+
+
+def _requeue_ignoring_sigterm() -> None:
+    """In a Slurm job: submitit requeues the job (after ``checkpoint()``) with ``scontrol requeue`` run from inside
+    it, and the requeue's SIGTERM to the job's processes can reach that scontrol before it exits (it does on the
+    test cluster): the error then surfaces in the training loop and the run is recorded as failed while its job
+    waits in the queue. scontrol runs with SIGTERM ignored instead (the requeue is the same)."""
+    if os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
+        return
+    from submitit.slurm import slurm as submitit_slurm  # optional: submitit (the sweep extra)
+
+    def _requeue(env, countdown: int) -> None:
+        subprocess.check_call(["/bin/sh", "-c", 'trap "" TERM; exec scontrol requeue "$0"', env.job_id], timeout=60)
+        log.info("requeued job %s (%d timeouts left)", env.job_id, countdown)
+
+    submitit_slurm.SlurmJobEnvironment._requeue = _requeue
 
 
 def _row(cfg: TrainConfig, result: dict, grid_keys: list[str]) -> dict:
@@ -323,6 +350,7 @@ def _row(cfg: TrainConfig, result: dict, grid_keys: list[str]) -> dict:
         "hours": result.get("hours"),
         "best_val_loss": result.get("best_val_loss"),
         "final_val_loss": result.get("final_val_loss"),
+        "job": result.get("job"),
     }
     return row
 
@@ -348,12 +376,20 @@ def run_sweep(
         executor: ``"local"`` or ``"slurm"``.
         workers: local: processes (1 = in this process).
         overrides: ``--set`` style overrides applied to every config (e.g. ``runtime.device=cuda``).
-        slurm: submitit parameters: ``partition``, ``gpus`` (per node), ``cpus``, ``time`` (minutes), ``mem_gb``,
-            ``array_parallelism``, ``folder`` (logs; default ``<store>/submitit``), ``cluster`` (``"slurm"``;
+        slurm: submitit parameters: ``partition``, ``gpus`` (per node), ``cpus`` (per task), ``time`` (minutes),
+            ``mem_gb``, ``ntasks`` (processes per run: data-parallel training over ``srun --ntasks``),
+            ``signal_delay_s`` (USR2 this long before the time limit: checkpoint and requeue; default 90),
+            ``array_parallelism``, ``folder`` (logs; default ``<store>/submitit/%j``), ``cluster`` (``"slurm"``;
             ``"local"`` runs the same path on this machine, for tests), ``additional`` (dict of extra sbatch keys).
         progress: tqdm bar over runs.
         wait: slurm: wait for the jobs and collect results (``False``: return after submission, status
-            ``"submitted"``).
+            ``"submitted"``; runs whose job is still queued or running keep their job and status).
+
+    Slurm: each run not finished gets one element of a submitit job array, unless its job from an earlier sweep
+    (``runs/<id>/slurm.json``) is still queued or running, in which case the sweep waits for that job instead. A job
+    that ends without a result (cancelled, killed, out of memory) marks its run ``failed`` in the store with a
+    one-line reason; a preempted or timed-out job is requeued by submitit and resumes from the run's checkpoint.
+    A cluster that cannot be reached raises :class:`nnip._slurm.SlurmUnavailable` (a :class:`nnip.errors.UserError`).
     """
     spec = _as_spec(spec)
     p = load_preset(preset)
@@ -396,7 +432,11 @@ def run_configs(configs: list[TrainConfig], store: RunStore | str | os.PathLike,
                         results[futures[fut].run_id()] = fut.result()
                         bar.update(1)
         elif executor == "slurm":
-            results.update(_run_submitit(todo, store, dict(slurm or {}), bar, wait))
+            opts = dict(slurm or {})
+            if opts.get("cluster", "slurm") == "slurm":
+                results.update(_run_slurm(todo, store, opts, bar, wait))
+            else:
+                results.update(_run_submitit(todo, store, opts, bar, wait))
         else:
             raise ValueError(f"unknown executor {executor!r}; use 'local' or 'slurm'")
     finally:
@@ -404,7 +444,29 @@ def run_configs(configs: list[TrainConfig], store: RunStore | str | os.PathLike,
     return pd.DataFrame([_row(c, results.get(c.run_id(), {}), grid_keys) for c in configs])
 
 
+def _submitit_params(opts: dict) -> dict:
+    """submitit executor parameters from the ``slurm`` options of :func:`run_sweep` (consumes ``opts``)."""
+    ntasks = opts.pop("ntasks", None)
+    params = {
+        "timeout_min": int(opts.pop("time", None) or 60 * 24),
+        "gpus_per_node": opts.pop("gpus", None),
+        "cpus_per_task": opts.pop("cpus", None),
+        "mem_gb": opts.pop("mem_gb", None),
+        "nodes": 1 if ntasks else None,
+        "tasks_per_node": int(ntasks) if ntasks else None,
+        "slurm_partition": opts.pop("partition", None),
+        "slurm_array_parallelism": opts.pop("array_parallelism", None),
+        "slurm_signal_delay_s": opts.pop("signal_delay_s", None),
+        "slurm_additional_parameters": opts.pop("additional", None),
+        "name": opts.pop("name", "nnip"),
+    }
+    if opts:
+        raise ConfigError(f"unknown slurm options {sorted(opts)}")
+    return {k: v for k, v in params.items() if v is not None}
+
+
 def _run_submitit(todo: list[TrainConfig], store: RunStore, opts: dict, bar, wait: bool) -> dict:
+    """submitit's other clusters (``local``, ``debug``: the same code path on this machine, for tests)."""
     import submitit  # optional: submitit (the sweep extra)
 
     if not todo:
@@ -412,38 +474,156 @@ def _run_submitit(todo: list[TrainConfig], store: RunStore, opts: dict, bar, wai
     folder = opts.pop("folder", None) or (store.root / "submitit" / "%j")
     cluster = opts.pop("cluster", "slurm")
     ex = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
-    params = {
-        "timeout_min": int(opts.pop("time", 60 * 24)),
-        "gpus_per_node": opts.pop("gpus", None),
-        "cpus_per_task": opts.pop("cpus", None),
-        "mem_gb": opts.pop("mem_gb", None),
-        "slurm_partition": opts.pop("partition", None),
-        "slurm_array_parallelism": opts.pop("array_parallelism", None),
-        "slurm_additional_parameters": opts.pop("additional", None),
-        "name": opts.pop("name", "nnip"),
-    }
-    if opts:
-        raise ValueError(f"unknown slurm options {sorted(opts)}")
-    ex.update_parameters(**{k: v for k, v in params.items() if v is not None})
+    ex.update_parameters(**_submitit_params(opts))
     jobs = ex.map_array(SweepJob(str(store.root)), [c.to_dict() for c in todo])
     out = {}
     if not wait:
         for cfg, job in zip(todo, jobs):
-            out[cfg.run_id()] = {"status": "submitted", "reason": f"job {job.job_id}", "cached": False}
+            out[cfg.run_id()] = {"status": "submitted", "job": str(job.job_id), "cached": False}
         return out
     for cfg, job in zip(todo, jobs):
         try:
             out[cfg.run_id()] = job.result()
         except Exception as err:  # noqa: BLE001 — a crashed job is one failed run
-            out[cfg.run_id()] = {"status": "failed", "reason": f"job {job.job_id}: {type(err).__name__}: {err}",
+            out[cfg.run_id()] = {"status": "failed", "reason": _slurm.one_line(f"job {job.job_id}: {err}"),
                                  "cached": False}
         bar.update(1)
     return out
 
 
+def _mark_failed(store: RunStore, cfg: TrainConfig, reason: str) -> None:
+    """Record a run whose job died without saying so as failed (config.json too if it never started)."""
+    run_id = cfg.run_id()
+    if store.mark_failed(run_id, reason, arch=cfg.model.name, tags=list(cfg.tags)):
+        if store.read_config(run_id) is None:
+            store.write_config(run_id, {"run_id": run_id, "config": cfg.to_dict()})
+        log.warning("run %s failed: %s", run_id, reason)
+
+
+def _previous_jobs(configs: list[TrainConfig], store: RunStore) -> dict[str, tuple[_slurm.JobRef, str, dict | None]]:
+    """The runs' jobs from earlier sweeps: ``{run_id: (job, STATE, result or None)}``; a job that ended without a
+    result has its run marked failed here."""
+    refs = {c.run_id(): r for c in configs if (r := _slurm.read_ref(store, c.run_id())) is not None}
+    if not refs:
+        return {}
+    by_id = {c.run_id(): c for c in configs}
+    out = {}
+    for run_id, (state, res, reason) in _slurm.describe(refs).items():
+        if reason is not None:
+            _mark_failed(store, by_id[run_id], reason)
+        out[run_id] = (refs[run_id], state, res)
+    return out
+
+
+def _queued_or_running(state: str) -> str:
+    return "queued" if state in ("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED") else "running"
+
+
+def _run_slurm(todo: list[TrainConfig], store: RunStore, opts: dict, bar, wait: bool) -> dict:
+    """A real Slurm cluster: submit what has no live job, wait (or not), record jobs that died (module docstring)."""
+    if not todo:
+        return {}
+    folder = str(opts.pop("folder", None) or (store.root.resolve() / "submitit" / "%j"))
+    opts.pop("cluster", None)
+    params = _submitit_params(opts)
+    by_id = {c.run_id(): c for c in todo}
+    waiting: dict[str, _slurm.JobRef] = {}
+    out: dict[str, dict] = {}
+    for run_id, (ref, state, res) in _previous_jobs(todo, store).items():
+        if res is None and state in _slurm.ACTIVE:  # still queued or running: wait for it, do not submit it again
+            waiting[run_id] = ref
+            out[run_id] = {"status": _queued_or_running(state), "job": ref.job_id, "cached": False}
+    submit = [c for c in todo if c.run_id() not in waiting]
+    if submit:
+        refs = _slurm.submit(SweepJob(str(store.root.resolve())), [c.to_dict() for c in submit], folder, params)
+        for cfg, ref in zip(submit, refs):
+            _slurm.write_ref(store, cfg.run_id(), ref)
+            waiting[cfg.run_id()] = ref
+            out[cfg.run_id()] = {"status": "submitted", "job": ref.job_id, "cached": False}
+        log.info("submitted %d runs as slurm job array %s", len(refs), refs[0].job_id.split("_")[0])
+    if not wait:
+        return out
+
+    def on_result(run_id: str, res: dict | None, reason: str | None) -> None:
+        cfg = by_id[run_id]
+        if res is None:
+            res = {**(store.read_summary(run_id) or {}), "status": "failed", "reason": reason, "cached": False}
+        if res.get("status") == "failed":
+            res = {**res, "reason": _slurm.one_line(res.get("reason") or "no reason recorded")}
+            _mark_failed(store, cfg, res["reason"])
+        out[run_id] = {**res, "job": waiting[run_id].job_id}
+        bar.update(1)
+
+    _slurm.wait(waiting, on_result)
+    return out
+
+
+def status(spec, preset=None, store: RunStore | str | os.PathLike | None = None, *,
+           overrides: list[str] | Mapping | None = None) -> pd.DataFrame:
+    """One row per run of the sweep: ``status`` done | failed (``reason``) | running | queued | interrupted (started,
+    no live process or job: a sweep resumes it) | missing (never started), with its Slurm ``job`` and ``slurm_state``
+    if it has one. A job that ended without a result marks its run failed (as a waiting sweep would)."""
+    spec = _as_spec(spec)
+    p = load_preset(preset)
+    configs = expand(spec, p)
+    if overrides:
+        configs = [c.override(overrides) for c in configs]
+    if store is None:
+        store = Path("results") / (p.name if p is not None else "local")
+    store = store if isinstance(store, RunStore) else RunStore(store)
+    jobs = _previous_jobs([c for c in configs if not is_final(store.read_summary(c.run_id()))], store)
+    rows = []
+    for cfg in configs:
+        run_id = cfg.run_id()
+        s = store.read_summary(run_id) or {}
+        ref, state, _ = jobs.get(run_id) or (_slurm.read_ref(store, run_id), None, None)
+        st, why = s.get("status"), s.get("reason")
+        if is_final(s) or st == "failed":
+            pass
+        elif ref is not None and state in _slurm.ACTIVE:
+            st = _queued_or_running(state)
+        elif st == "running":
+            try:
+                with store.lock(run_id, blocking=False):
+                    st = "interrupted"
+            except RunLocked:
+                pass
+        else:
+            st = "missing"
+        rows.append({"run_id": run_id, "arch": cfg.model.name, "hparams": json.dumps(dict(cfg.model.hparams),
+                                                                                       sort_keys=True),
+                     "fraction": cfg.data.fraction, "status": st, "job": ref.job_id if ref else None,
+                     "slurm_state": state, "reason": _slurm.one_line(why) if why else None,
+                     "best_val_loss": s.get("best_val_loss")})
+    return pd.DataFrame(rows)
+
+
 # --- CLI -----------------------------------------------------------------------------------------------------------
+def _print_table(df: pd.DataFrame, columns: list[str]) -> None:
+    with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 160):
+        print(df[[c for c in columns if c in df]].to_string(index=False))
+
+
+def _failed_line(prog: str, df: pd.DataFrame) -> int:
+    """Print one stderr line naming the failed runs; the exit code (1 if any failed)."""
+    failed = df[df["status"] == "failed"]
+    if not len(failed):
+        return 0
+    names = "; ".join(f"{r.run_id} ({r.reason})" for r in failed.itertuples())
+    print(f"{prog}: {len(failed)} of {len(df)} runs failed: {names}", file=sys.stderr)
+    return 1
+
+
+def _check_preset(name: str) -> None:
+    try:
+        presets.get(name)
+    except ValueError as err:
+        raise ConfigError(f"--preset {name!r}: {err}") from None
+
+
 def sweep_cli(argv=None) -> int:
-    """``nnip sweep SPEC --preset P --executor local|slurm [...]``; exit code 1 if any run failed."""
+    """``nnip sweep SPEC --preset P --executor local|slurm [...]``; exit code 1 if any run failed (one stderr line
+    names them), 2 for bad input or a Slurm cluster that does not answer."""
     p = argparse.ArgumentParser(prog="nnip sweep", description="Run a sweep (ladder × data fractions × options).")
     p.add_argument("spec", help="sweep spec YAML")
     p.add_argument("--preset", default="cpu", help="tiny | cpu | paper (default: cpu)")
@@ -454,18 +634,20 @@ def sweep_cli(argv=None) -> int:
                    help="override for every run, e.g. runtime.device=cuda (repeatable)")
     p.add_argument("--partition", default=None)
     p.add_argument("--gpus", type=int, default=None, help="GPUs per job")
-    p.add_argument("--cpus", type=int, default=None, help="CPUs per job")
-    p.add_argument("--time", type=int, default=None, help="time limit per job, minutes")
+    p.add_argument("--cpus", type=int, default=None, help="CPUs per task")
+    p.add_argument("--ntasks", type=int, default=None,
+                   help="slurm: processes per run (data-parallel training, srun --ntasks; one per GPU)")
+    p.add_argument("--time", type=int, default=None, help="time limit per job, minutes (default 1440)")
+    p.add_argument("--signal-delay", type=int, default=None, metavar="SECONDS",
+                   help="slurm: checkpoint and requeue this long before the time limit (default 90)")
     p.add_argument("--mem-gb", type=int, default=None)
     p.add_argument("--array-parallelism", type=int, default=None, help="max concurrent array jobs")
     p.add_argument("--cluster", default="slurm", help="submitit cluster (slurm; 'local' to test the path)")
-    p.add_argument("--no-wait", action="store_true", help="slurm: return after submitting")
+    p.add_argument("--no-wait", action="store_true",
+                   help="slurm: return after submitting; `nnip runs status` or the same sweep again reports later")
     p.add_argument("--dry-run", action="store_true", help="list the runs (id, finished?) and exit")
     args = p.parse_args(argv)
-    try:
-        presets.get(args.preset)
-    except ValueError as err:
-        raise ConfigError(f"--preset {args.preset!r}: {err}") from None
+    _check_preset(args.preset)
     spec = SweepSpec.from_file(args.spec)  # a missing or malformed spec fails here, before anything is written
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     store = args.store or str(Path("results") / args.preset)
@@ -477,11 +659,35 @@ def sweep_cli(argv=None) -> int:
             print(f"{cfg.run_id()}  {'done   ' if done else 'pending'}  {cfg.model.name} "
                   f"{json.dumps(dict(cfg.model.hparams), sort_keys=True)} r={cfg.data.fraction}")
         return 0
+    if args.executor == "local" and (args.ntasks or 1) > 1:
+        raise ConfigError("--ntasks: local sweeps train with one process per run "
+                          "(use torchrun --nproc-per-node N -m nnip.train CONFIG for one data-parallel run)")
     slurm = {"partition": args.partition, "gpus": args.gpus, "cpus": args.cpus, "time": args.time,
-             "mem_gb": args.mem_gb, "array_parallelism": args.array_parallelism, "cluster": args.cluster}
+             "mem_gb": args.mem_gb, "array_parallelism": args.array_parallelism, "cluster": args.cluster,
+             "ntasks": args.ntasks, "signal_delay_s": args.signal_delay}
     slurm = {k: v for k, v in slurm.items() if v is not None}
     df = run_sweep(spec, args.preset, store, executor=args.executor, workers=args.workers,
                    overrides=args.overrides or None, slurm=slurm, wait=not args.no_wait)
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(df[["run_id", "arch", "fraction", "status", "params", "best_val_loss", "reason"]].to_string(index=False))
-    return 1 if (df["status"] == "failed").any() else 0
+    _print_table(df, ["run_id", "arch", "fraction", "status", "job", "params", "best_val_loss", "reason"])
+    return _failed_line("nnip sweep", df)
+
+
+def status_cli(argv=None) -> int:
+    """``nnip runs status SPEC --preset P [--store DIR]``: the sweep's runs (done, failed and why, running, queued,
+    interrupted, missing) with their Slurm jobs; exit code 1 if any run failed."""
+    p = argparse.ArgumentParser(prog="nnip runs status",
+                                description="Where a sweep's runs stand: done, failed (why), running, queued, "
+                                            "interrupted or missing, with their Slurm jobs.")
+    p.add_argument("spec", help="sweep spec YAML")
+    p.add_argument("--preset", default="cpu", help="tiny | cpu | paper (default: cpu)")
+    p.add_argument("--store", default=None, help="run store (default: results/<preset>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="the sweep's --set overrides (they change run ids)")
+    args = p.parse_args(argv)
+    _check_preset(args.preset)
+    spec = SweepSpec.from_file(args.spec)
+    df = status(spec, args.preset, args.store or str(Path("results") / args.preset), overrides=args.overrides or None)
+    _print_table(df, ["run_id", "arch", "fraction", "status", "job", "slurm_state", "best_val_loss", "reason"])
+    counts = df["status"].value_counts()
+    print(", ".join(f"{n} {k}" for k, n in counts.items()))
+    return _failed_line("nnip runs status", df)
