@@ -92,6 +92,9 @@ def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir:
                        key=lambda nb: (nb.stem not in FIRST, nb.stem))
     if names:
         notebooks = [nb for nb in notebooks if nb.stem in names]
+    if not names:  # the whole book: an executed notebook left by an earlier build whose page left the toc goes
+        for stale in set(out_dir.glob("*.ipynb")) - {out_dir / nb.name for nb in notebooks}:
+            stale.unlink()
     args = [(nb, out_dir / nb.name, preset, store, train_missing) for nb in notebooks]
     log = out_dir / RUNS_READ
     log.unlink(missing_ok=True)

@@ -49,3 +49,20 @@ def test_a_fit_memo_the_user_set_is_kept(tmp_path, monkeypatch):
     with book.fit_memo() as path:
         assert path == mine
     assert book.os.environ[ENV] == str(mine)
+
+
+def test_a_whole_build_executes_the_toc_and_drops_stale_pages(tmp_path, monkeypatch):
+    """The book executes exactly the notebooks of _toc.yml; a notebook outside it (a chapter whose runs are being
+    trained) is not executed, and an executed notebook an earlier build left behind is removed."""
+    seen = []
+    monkeypatch.setattr(book, "_execute", lambda nb, out, *a: seen.append(nb.stem) or out)
+    import nnip.paper.catalog as catalog
+
+    monkeypatch.setattr(catalog, "check_reads", lambda *a: 0)
+    pages = book.toc_notebooks()
+    assert {"scorecard", "fig1", "cost"} <= pages
+    outside = {p.stem for p in (book.ROOT / "notebooks").glob("*.ipynb")} - pages
+    (tmp_path / "stale.ipynb").write_text("{}")
+    book.execute_notebooks("tiny", "results", None, tmp_path, jobs=1)
+    assert set(seen) == pages and not set(seen) & outside
+    assert not (tmp_path / "stale.ipynb").exists()
