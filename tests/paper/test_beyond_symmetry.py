@@ -49,3 +49,14 @@ def test_pilot_choice_keeps_the_mpnn_lr_unless_the_optimum_moved():
 def test_every_question_has_a_rule_and_every_method_a_pilot_entry():
     assert list(B.QUESTIONS) == ["Q1", "Q2a", "Q2b", "Q3", "Q4", "Q5"]
     assert set(B.PILOT_LR) == set(B.METHODS)
+
+
+def test_the_runs_learning_rates_are_the_pilots_choices():
+    """PILOT_LR was filled in from the committed cpu pilot by the pre-registered rule, and still agrees with it."""
+    table = B.pilot_table(B.pilot_study("cpu", "results", train_missing=False), "cpu")
+    assert list(table["agree"]) == ["yes"] * len(B.METHODS), table.to_string()
+    from nnip.sweep import expand
+
+    lrs = {s["name"]: {c.optim.lr for c in expand(s, "cpu")} for s in B.stream_spec("cpu")}
+    assert lrs == {"beyond-symmetry-mpnn-frame-averaging": {3e-2}, "beyond-symmetry-mpnn-canonical-pca": {3e-2},
+                   "beyond-symmetry-mpnn-canonical-learned": {1e-2}}
