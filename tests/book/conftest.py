@@ -33,8 +33,28 @@ def built_book(request, tmp_path_factory):
     return HTML
 
 
+#: Chromium processes at once (each with its own profile directory: two instances cannot share one)
+CHROMIUM_JOBS = 2
+
+
 @pytest.fixture(scope="session")
 def doms(built_book, tmp_path_factory) -> dict:
-    """Every page's DOM after Chromium loaded and ran it (one Chromium start per page, shared by the tests)."""
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    return {page: dom(page, profile) for page in pages(built_book)}
+    """Every page's DOM after Chromium loaded and ran it (one Chromium start per page, :data:`CHROMIUM_JOBS` at a
+    time, shared by the tests)."""
+    import queue
+    from concurrent.futures import ThreadPoolExecutor
+
+    free = queue.Queue()
+    for k in range(CHROMIUM_JOBS):
+        free.put(tmp_path_factory.mktemp(f"chromium-profile-{k}"))
+
+    def load(page):
+        profile = free.get()  # a profile no running Chromium uses
+        try:
+            return dom(page, profile)
+        finally:
+            free.put(profile)
+
+    todo = pages(built_book)
+    with ThreadPoolExecutor(CHROMIUM_JOBS) as pool:
+        return dict(zip(todo, pool.map(load, todo)))
