@@ -138,25 +138,23 @@ def cpu_hours(preset: str | Preset, store="results", names=None) -> pd.DataFrame
     preset = resolve(preset)
     rs = RunStore(store_path(store, preset))
     rows, seen = [], {}
+
+    def record(name: str, run_id: str) -> dict:
+        s = rs.read_summary(run_id) or {}
+        rec = {"study": name, "run_id": run_id, "done": s.get("status") in ("done", "failed") and s.get("hours")
+               is not None, "hours": s.get("hours") or 0.0, "hours_train": s.get("hours_train") or 0.0}
+        rows.append(rec)
+        return rec
+
     for name, spec in specs(preset, names):
         for cfg in expand(spec, preset):
-            s = rs.read_summary(cfg.run_id()) or {}
-            done = s.get("status") in ("done", "failed") and s.get("hours") is not None
-            rec = {"study": name, "run_id": cfg.run_id(), "done": done, "hours": s.get("hours") or 0.0,
-                   "hours_train": s.get("hours_train") or 0.0}
-            rows.append(rec)
-            seen[cfg.run_id()] = rec
+            seen[cfg.run_id()] = record(name, cfg.run_id())
     if names is None:
         for name, fn in IN_PRODUCTION.items():
-            for spec in fn(preset):
-                for cfg in expand(spec, preset):
-                    s = rs.read_summary(cfg.run_id()) or {}
-                    done = s.get("status") in ("done", "failed") and s.get("hours") is not None
-                    rec = {"study": name, "run_id": cfg.run_id(), "done": done, "hours": s.get("hours") or 0.0,
-                           "hours_train": s.get("hours_train") or 0.0}
-                    rows.append(rec)
-                    if done:
-                        seen.setdefault(cfg.run_id(), rec)
+            for cfg in (c for spec in fn(preset) for c in expand(spec, preset)):
+                rec = record(name, cfg.run_id())
+                if rec["done"]:
+                    seen.setdefault(cfg.run_id(), rec)
         for rid in rs.run_ids():
             s = rs.read_summary(rid) or {}
             if rid not in seen and s.get("status") in ("done", "failed") and s.get("hours") is not None:
