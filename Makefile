@@ -26,21 +26,29 @@ setup: $(VENV)/.installed
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-# unit + property tests, then every notebook under nbmake with preset="tiny" (mocked), then the tiny and the cpu book in Chromium
+# unit + property tests, every notebook under nbmake with preset="tiny" (mocked), and the tiny and the cpu book in
+# Chromium, on TEST_WORKERS pytest-xdist processes: the tests that use the built book are one xdist group (one worker
+# builds and checks both books; tests/book/conftest.py), the Slurm tests another (one worker, mostly waiting on the
+# cluster's queue and time limits), the rest spread over the workers. Three workers on two cores: the third keeps
+# the cores busy while the Slurm group waits.
+TEST_WORKERS ?= 3
 test: setup chromium
-	$(PY) -m pytest -q tests notebooks --nbmake --durations=15
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests notebooks --nbmake --durations=15
 	$(MAKE) --no-print-directory test-kernels
 
 # The pinned and golden numbers again under other CPUs' kernels, forced on this machine (issue 21): MKL's code path
 # (MKL_CBWR), ATen's SIMD level (ATEN_CPU_CAPABILITY), OpenBLAS's CPU model (OPENBLAS_CORETYPE) and thread counts.
 # A pin that depends on the machine fails here, not on a reader's machine. Each setting is its own process (the
-# libraries read these variables once, when they load).
+# libraries read these variables once, when they load); TEST_WORKERS of them at a time, reported in this order.
 KERNEL_SETTINGS := MKL_CBWR=AVX2 MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default ATEN_CPU_CAPABILITY=avx2 \
 	OPENBLAS_CORETYPE=Zen OPENBLAS_CORETYPE=Sandybridge OPENBLAS_CORETYPE=Prescott OPENBLAS_NUM_THREADS=2
 PINNED_TESTS := tests/models/test_numerics_pinned.py tests/scaling/test_golden.py
 test-kernels: setup
-	@for s in $(KERNEL_SETTINGS); do echo "== $$s"; env $$s $(PY) -m pytest -q -p no:cacheprovider $(PINNED_TESTS) | tail -1; \
-	  test $${PIPESTATUS[0]} -eq 0 || { echo "pinned numbers depend on the machine under $$s"; exit 1; }; done
+	@logs=$$(mktemp -d); trap 'rm -rf "$$logs"' EXIT; \
+	printf '%s\n' $(KERNEL_SETTINGS) | xargs -P $(TEST_WORKERS) -I{} sh -c \
+	  'env {} $(PY) -m pytest -q -p no:cacheprovider $(PINNED_TESTS) > "$$0/{}.log" 2>&1; echo $$? > "$$0/{}.rc"' "$$logs"; \
+	for s in $(KERNEL_SETTINGS); do echo "== $$s"; tail -1 "$$logs/$$s.log"; \
+	  test "$$(cat "$$logs/$$s.rc")" = 0 || { cat "$$logs/$$s.log"; echo "pinned numbers depend on the machine under $$s"; exit 1; }; done
 
 book: setup
 	$(PY) -m nnip.book --preset $(PRESET)

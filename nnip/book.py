@@ -17,6 +17,10 @@ papermill, passing ``preset``, ``store="results"`` (resolved against the project
 page) and ``train_missing``, and Fig. 1's image copied to ``book/executed/fig1.png`` for the intro page
 (:func:`intro_figure`); (4) ``jupyter-book build . -W``: ``_build/html/index.html``.
 
+Step 2 trains every study's missing runs in one pool of ``--workers`` processes (:func:`train_catalog`). In step 3
+the kernels are forked from one process that has imported torch, scipy, matplotlib and ipykernel already
+(:func:`forked_kernels`; the executed notebooks are the same, measured output for output on the cpu book).
+
 ``--only-data`` stops after step 1; ``--notebooks fig5,table1`` executes a subset; ``--jobs N`` (default 2) executes
 N notebooks at once in step 3 (safe when they train: run locks and cache locks, :func:`execute_notebooks`). In step 3 the kernels share one fit memo for the build
 (:func:`fit_memo`, :mod:`nnip.scaling._memo`): the scorecard runs first and bootstraps eq. (5) for every
@@ -45,7 +49,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from nnip.data.registry import NO_GENERATION, dataset_stats, ensure_dataset
-from nnip.presets import get
+from nnip.presets import get, resolve
 from nnip.runs import RUN_LOG
 from nnip.scaling._memo import ENV
 
@@ -69,12 +73,14 @@ def _execute(nb: Path, out: Path, preset: str, store: str, train_missing: bool) 
     import papermill  # optional: papermill (the book extra)
 
     print(f"== executing {nb.name} (preset={preset})", flush=True)
+    t0 = time.perf_counter()
     papermill.execute_notebook(
         str(nb), str(out), parameters={"preset": preset, "store": store, "train_missing": train_missing},
         cwd=str(ROOT / "notebooks"),
         progress_bar=False, kernel_name="python3",
     )
     show_only_injected_parameters(out)
+    print(f"== executed {nb.name} in {time.perf_counter() - t0:.1f} s", flush=True)
     return out
 
 
@@ -98,7 +104,7 @@ def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir:
     args = [(nb, out_dir / nb.name, preset, store, train_missing) for nb in notebooks]
     log = out_dir / RUNS_READ
     log.unlink(missing_ok=True)
-    with fit_memo(), _environ(RUN_LOG, str(log)):
+    with fit_memo(), _environ(RUN_LOG, str(log)), forked_kernels():
         if jobs <= 1 or len(args) <= 1:
             out = [_execute(*a) for a in args]
         else:
@@ -109,6 +115,47 @@ def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir:
 
         print(f"== the pages read {check_reads(preset, log)} runs: exactly the catalog's", flush=True)
     return out
+
+
+def train_catalog(preset: str, store: str = "results", workers: int = 2) -> "pd.DataFrame":
+    """Train every missing run of every study of :mod:`nnip.paper.catalog` in **one** pool of ``workers`` processes
+    (:func:`nnip.sweep.run_configs`), the runs of all studies together, each run once (a run several studies list,
+    e.g. the main study's, is trained for the first study that lists it).
+
+    The same runs as :func:`nnip.paper.catalog.train_all` trains, which starts a new pool for each of the catalog's
+    16 sweep specs: there each pool's spawned workers import torch and the models again before their first run
+    (~6 s of the ~9 s a two-run spec took on the 2-core machine), ~100 s of the tiny book's 160 s of training; in one
+    pool the workers start once. A run's result does not depend on the process that trains it (its seeds are in its
+    config; every run of a spec already shares its pool's workers). One row per sweep spec, as ``train_all``'s:
+    its runs, how many were trained (not cached) and how many failed; ``wall_s`` is the whole pool's."""
+    import pandas as pd  # lazy: only --train needs it (python -m nnip.book starts light)
+
+    from nnip.paper._common import store_path  # lazy: nnip.paper loads IPython; only --train needs it
+    from nnip.paper.catalog import specs  # lazy: as above
+    from nnip.sweep import expand, run_configs  # lazy: nnip.sweep imports torch
+
+    p = resolve(preset)
+    rows, todo, first = [], {}, {}
+    for name, spec in specs(p):
+        ids = []
+        for cfg in expand(spec, p):
+            rid = cfg.run_id()
+            ids.append(rid)
+            todo.setdefault(rid, cfg)
+            first.setdefault(rid, len(rows))
+        rows.append({"study": name, "spec": spec.get("name"), "ids": ids})
+    t0 = time.monotonic()
+    res = run_configs(list(todo.values()), store_path(store, p), name="catalog", workers=workers, progress=True)
+    wall = time.monotonic() - t0
+    by_id = res.set_index("run_id") if len(res) else pd.DataFrame(columns=["cached", "status"])
+    out = []
+    for k, row in enumerate(rows):
+        ids = row["ids"]
+        trained = sum(1 for r in set(ids) if first[r] == k and r in by_id.index and not bool(by_id.at[r, "cached"]))
+        failed = sum(1 for r in set(ids) if r in by_id.index and by_id.at[r, "status"] == "failed")
+        out.append({"study": row["study"], "spec": row["spec"], "runs": len(ids), "trained": trained,
+                    "failed": failed, "wall_s": wall})
+    return pd.DataFrame(out)
 
 
 def toc_notebooks(toc: Path = ROOT / "_toc.yml") -> set[str]:
@@ -132,6 +179,153 @@ def toc_notebooks(toc: Path = ROOT / "_toc.yml") -> set[str]:
 
     walk(yaml.safe_load(toc.read_text()))
     return found
+
+
+# --- notebook kernels forked from one warm process ---------------------------------------------------------------
+#: where a kernel launched by :func:`forked_kernels`'s kernel spec asks for its fork (a Unix socket)
+ZYGOTE_ENV = "NNIP_KERNEL_ZYGOTE"
+#: what the zygote imports before it forks any kernel: third-party modules whose import does not depend on the shell
+#: that the kernel starts later, and that every page's kernel imports (measured on the 2-core machine: ~2.4 of the
+#: ~3 CPU-s a fresh kernel spends importing before a page's first line runs; torch alone, through nnip.sweep, 1.5 s).
+#: Not nnip (importing nnip.paper registers the figure formatter with the running shell), not pandas (its display
+#: options depend on whether it is imported inside a kernel), not pyplot or the inline backend (IPython's hooks).
+PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "torch", "scipy.optimize", "scipy.stats", "scipy.linalg",
+           "matplotlib.figure", "matplotlib.backends.backend_agg")
+#: the kernel process jupyter starts (argv of the kernel spec): it hands its connection file, working directory,
+#: environment and standard streams to the zygote, which forks the kernel; it forwards signals (interrupt, terminate)
+#: to the kernel and exits with its exit status. Killed, the zygote kills the kernel. Standard library only.
+_CLIENT = """
+import json, os, signal, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(os.environ[%r])
+msg = {"argv": sys.argv[1:], "cwd": os.getcwd(), "env": dict(os.environ)}
+socket.send_fds(s, [json.dumps(msg).encode()], [0, 1, 2])
+pid = int(s.recv(64))
+for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+    signal.signal(sig, lambda n, _: os.kill(pid, n))
+code = s.recv(64)
+sys.exit(int(code) if code else 1)
+""" % ZYGOTE_ENV
+
+
+@contextlib.contextmanager
+def forked_kernels() -> Iterator[Path | None]:
+    """For the block, jupyter's ``python3`` kernels (papermill's, nbmake's) are forked from one process that has
+    imported :data:`PRELOAD` already, instead of each starting Python and importing them again.
+
+    A forked kernel is a fresh ipykernel (its own process, sockets, shell and namespace, the environment, working
+    directory and standard streams its launcher was given); it only finds those modules in ``sys.modules``. The
+    kernel spec is put first on ``JUPYTER_PATH`` for the block (ipykernel's, with another ``argv``: :data:`_CLIENT`).
+    Nested blocks, and ``NNIP_FORKED_KERNELS=0``, use the kernels as they are."""
+    if os.environ.get(ZYGOTE_ENV) or os.environ.get("NNIP_FORKED_KERNELS") == "0" or not hasattr(os, "fork"):
+        yield None
+        return
+    from ipykernel.kernelspec import get_kernel_dict  # the book extra
+
+    tmp = Path(tempfile.mkdtemp(prefix="nnip-kernels-"))
+    sock = tmp / "zygote.sock"
+    spec = {**get_kernel_dict(), "argv": [sys.executable, "-c", _CLIENT, "-f", "{connection_file}"]}
+    (tmp / "kernels" / "python3").mkdir(parents=True)
+    (tmp / "kernels" / "python3" / "kernel.json").write_text(json.dumps(spec, indent=1))
+    zygote = subprocess.Popen([sys.executable, "-c", _ZYGOTE, str(sock), *PRELOAD], stdout=subprocess.PIPE, text=True)
+    try:
+        if zygote.stdout.readline().strip() != "ready":
+            raise RuntimeError("the kernel zygote did not start (nnip.book._ZYGOTE)")
+        path = os.pathsep.join(p for p in (str(tmp), os.environ.get("JUPYTER_PATH")) if p)
+        with _environ(ZYGOTE_ENV, str(sock)), _environ("JUPYTER_PATH", path):
+            yield tmp
+    finally:
+        zygote.terminate()
+        try:
+            zygote.wait(30)
+        except subprocess.TimeoutExpired:
+            zygote.kill()
+            zygote.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: the process :func:`forked_kernels` forks kernels from, as source: run as ``python -c`` with the socket path and
+#: :data:`PRELOAD` as arguments, so that it imports nothing else (not nnip.book's own imports: nnip.runs imports pandas).
+#: Single-threaded: it imports, accepts, forks and reaps. A kernel whose launcher disconnects (killed) is killed; on
+#: SIGTERM every kernel is. In the fork: the launcher's standard streams, working directory and environment, then
+#: ipykernel with the launcher's arguments, and the kernel's exit status back to the launcher.
+_ZYGOTE = """
+import contextlib, gc, importlib, json, os, selectors, signal, socket, sys, traceback
+
+def child(sockets, msg, fds):
+    code = 1
+    try:
+        for s in sockets:
+            s.close()
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.chdir(msg["cwd"])
+        os.environ.clear()
+        os.environ.update(msg["env"])
+        # the traits ipykernel read from the environment when the zygote imported it, as they are now
+        argv = [*msg["argv"], "--IPKernelApp.parent_handle=%d" % int(os.environ.get("JPY_PARENT_PID") or 0),
+                "--IPKernelApp.interrupt=%d" % int(os.environ.get("JPY_INTERRUPT_EVENT") or 0)]
+        sys.argv = [sys.executable, *argv]
+        from ipykernel import kernelapp
+        kernelapp.launch_new_instance(argv=argv)
+        code = 0
+    except SystemExit as err:
+        code = err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+sock, preload = sys.argv[1], sys.argv[2:]
+os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # what ipykernel sets first
+for module in preload:
+    importlib.import_module(module)
+gc.collect()
+gc.freeze()  # the preloaded objects stay shared with the kernels (copy-on-write)
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+srv.bind(sock)
+srv.listen(16)
+sel = selectors.DefaultSelector()
+sel.register(srv, selectors.EVENT_READ)
+kernels, stop, parent = {}, [], os.getppid()
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+print("ready", flush=True)
+while not stop and os.getppid() == parent:
+    for key, _ in sel.select(timeout=0.25):
+        if key.fileobj is srv:
+            conn, _ = srv.accept()
+            data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+            pid = os.fork()
+            if pid == 0:  # the kernel keeps none of the zygote's sockets (a launcher's EOF must reach the zygote)
+                sel.close()
+                child([srv, conn, *kernels.values()], json.loads(data), fds)
+            for fd in fds:
+                os.close(fd)
+            conn.sendall(str(pid).encode())
+            kernels[pid] = conn
+            sel.register(conn, selectors.EVENT_READ, pid)
+        elif not key.fileobj.recv(64):  # the launcher is gone: so goes its kernel
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(key.data, signal.SIGKILL)
+    while kernels:
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid == 0:
+            break
+        conn = kernels.pop(pid, None)
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.sendall(str(os.waitstatus_to_exitcode(status) % 256).encode())
+            sel.unregister(conn)
+            conn.close()
+for pid in kernels:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+"""
 
 
 #: the file of ``out_dir`` listing every run a page read (``study<TAB>run id``; :data:`nnip.runs.RUN_LOG`)
@@ -282,16 +476,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.only_data:
         return 0
     if train:  # tiny too: the catalog's runs on --workers processes first, then the pages only read them
-        from nnip.paper.catalog import train_all  # lazy: nnip.paper loads IPython; only --train needs it
-
-        print(train_all(args.preset, args.store, workers=args.workers).to_string(index=False), flush=True)
+        print(train_catalog(args.preset, args.store, workers=args.workers).to_string(index=False), flush=True)
     names = args.notebooks.split(",") if args.notebooks else None
     if not train:  # the book from the committed store: a page that would generate a dataset is an error
         os.environ[NO_GENERATION] = "1"
     execute_notebooks(args.preset, args.store, names, ROOT / "book" / "executed", train_missing=train,
                       jobs=args.jobs)
     intro_figure(ROOT / "book" / "executed")
+    t0 = time.perf_counter()
     index = build_book()
+    print(f"== jupyter-book build in {time.perf_counter() - t0:.1f} s", flush=True)
     print(f"\nbook: {index}")
     return 0
 

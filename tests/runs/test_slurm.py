@@ -36,6 +36,10 @@ EXACT = ["step", "epoch", "atoms_seen", "structures_seen", "flops", "train_loss"
          "val_force_l2", "val_energy_loss", "val_force_loss", "lr"]
 MODELS = "tests.runs.slurm_models"
 
+#: under pytest-xdist (``make test``) these tests run one after the other on one worker: they share the one cluster
+#: (its queue, its 8 declared CPUs, the time limits they test)
+pytestmark = pytest.mark.xdist_group("slurm")
+
 
 def _why_no_cluster() -> str | None:
     """None if ``sinfo`` answers with a node up, else why not."""
@@ -250,7 +254,8 @@ def test_no_wait_then_status_then_resubmit_only_what_is_missing(cluster, tmp_pat
     """``--no-wait`` submits and returns; while the jobs wait (one array element at a time), a second ``--no-wait``
     sweep submits nothing and ``nnip runs status`` reports them; the queued job is cancelled; once the other run is
     done, ``nnip runs status`` reports one done, one failed (cancelled), and ``nnip sweep`` resubmits only that one."""
-    runs = [{"hidden_dim": 8, "sleep_s": 1.0}, {"hidden_dim": 9, "sleep_s": 0.2}]
+    go = tmp_path / "go"  # run a holds its array slot (so b stays queued) until the status check is done
+    runs = [{"hidden_dim": 8, "wait_for": str(go)}, {"hidden_dim": 9, "sleep_s": 0.2}]
     spec = _spec(tmp_path, "nowait", [{"name": "tests.train.standin:PairMLP", "batch_size": 8, "hparams": runs}])
     store = RunStore(tmp_path / "slurm")
     common = ("--preset", "tiny", "--store", store.root)
@@ -264,6 +269,7 @@ def test_no_wait_then_status_then_resubmit_only_what_is_missing(cluster, tmp_pat
     st = _nnip("runs", "status", spec, *common, timeout=60)
     assert st.returncode == 0 and re.search(rf"{b} .* queued +{job_b} +PENDING", st.stdout), st.stdout
     subprocess.run(["scancel", job_b], check=True)
+    go.touch()
     _until(lambda: (store.read_summary(a) or {}).get("status") == "done", 90, f"run {a} to finish")
     _until(lambda: not subprocess.run(["squeue", "-h", "-j", job_b], capture_output=True, text=True).stdout.strip(),
            60, f"job {job_b} to leave the queue")

@@ -8,6 +8,7 @@ and TTA tests) and a virial-like stress head Σ_edges w_ij r_ij ⊗ r_ij / V.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ class PairMLP(nn.Module):
         dropout: float = 0.0
         nan_output: bool = False  # NaN energies: a "diverging" model for the failure tests
         sleep_s: float = 0.0  # sleep in every forward: slows a run down without changing its numbers
+        #: every forward waits (up to 120 s) until this file exists: a run that stays running until a test lets it go
+        wait_for: str | None = None
 
     symmetries = frozenset({"rotation", "translation", "permutation"})
     local = True
@@ -70,6 +73,10 @@ class PairMLP(nn.Module):
     def forward(self, batch):
         if self.config.sleep_s:
             time.sleep(self.config.sleep_s)
+        if self.config.wait_for:
+            deadline = time.monotonic() + 120.0
+            while not os.path.exists(self.config.wait_for) and time.monotonic() < deadline:
+                time.sleep(0.05)
         vec = batch.edge_vectors()  # (n_edges, 3)
         r = vec.norm(dim=-1).clamp_min(1e-6)  # (n_edges,)
         j, i = batch.edge_index
