@@ -175,7 +175,7 @@ def scorecard(preset: str | Preset, store="results", train_missing: bool = False
         paper = {n[a]: materials.PAPER_LAWS[(a, axis)]["beta"] for a in materials.ARCHS}
         e = {n[a]: Estimate() if pts is None else bootstrap_estimates(_power_law, pd.DataFrame(
             {"x": pts[col].astype(float), "y": pts["loss"]})[(pts["arch"] == a) & pts[role]], ("gamma",),
-            preset)["gamma"] for a in sorted(materials.ARCHS, key=lambda a: paper[n[a]])}
+            preset, columns=["x", "y"])["gamma"] for a in sorted(materials.ARCHS, key=lambda a: paper[n[a]])}
         add(f"materials, {what} exponent (L = α·{axis}^−β): EquiformerV2's exceeds the transformer's",
             "Trikha et al. 2025, §2.3", _list({x: paper[x] for x in e}, " < "), _list(e),
             ordering_verdict(chain(list(e.items()))), miss_m)

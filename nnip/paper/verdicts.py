@@ -163,9 +163,11 @@ def too_few(k: int) -> str:
 
 
 def bootstrap_estimates(fit_fn: Callable, data: pd.DataFrame, keys: Sequence[str], preset: str | Preset,
-                        group: str | None = None, derived: Callable | None = None) -> dict[str, Estimate]:
+                        group: str | None = None, derived: Callable | None = None,
+                        columns: Sequence[str] | None = None) -> dict[str, Estimate]:
     """``keys`` of ``fit_fn(data)`` (a fit with ``params()`` or a mapping) and of ``derived(fit)``, with bootstrap
-    intervals over ``group`` (rows if None; ``n_boot`` and seed of :class:`nnip.presets.Analysis`)."""
+    intervals over ``group`` (rows if None; ``n_boot`` and seed of :class:`nnip.presets.Analysis`); ``columns``: the
+    only columns ``fit_fn`` reads, as arrays (:func:`nnip.scaling.bootstrap`'s fast resamples; the same numbers)."""
     preset = resolve(preset)
     cfg, data = fits.settings(preset), data.reset_index(drop=True)
     k = data[group].nunique() if group else len(data)
@@ -180,7 +182,7 @@ def bootstrap_estimates(fit_fn: Callable, data: pd.DataFrame, keys: Sequence[str
         with warnings.catch_warnings():  # degenerate resamples are skipped; the rule on runs keeps them rare
             warnings.filterwarnings("ignore", message="bootstrap:")
             boot = scaling.bootstrap(fit_fn, data, n=cfg.n_boot, seed=cfg.seed, group=group,
-                                     derived=derived, progress=False)
+                                     derived=derived, progress=False, columns=columns)
     except ValueError as err:
         return {key: Estimate(point.get(key, math.nan), note=f"no interval ({err})") for key in keys}
     return {key: Estimate(boot[key], *boot.ci(key)) for key in keys}
@@ -215,7 +217,7 @@ def sum_law_estimates(points: pd.DataFrame, preset: str | Preset) -> dict[str, E
     preset = resolve(preset)
     pts = points[["run_id", "step", "params", "atoms_seen", "val_loss"]]
     return bootstrap_estimates(_sum_fit, pts, ("alpha", "beta", "B", "a", "alpha_minus_beta", "gamma_c_eq7"), preset,
-                 group="run_id", derived=_allocation)
+                               group="run_id", derived=_allocation, columns=["params", "atoms_seen", "val_loss", "run_id"])
 
 
 def ga_alpha_ratio(tta: pd.DataFrame, l_d: float, preset: str | Preset) -> Estimate:
@@ -232,4 +234,4 @@ def ga_alpha_ratio(tta: pd.DataFrame, l_d: float, preset: str | Preset) -> Estim
         g0 = scaling.fit_power_law(d["N"], d["L0"], l_inf=l_d).gamma
         return {"ratio": scaling.fit_power_law(d["N"], d["Lm"], l_inf=l_d).gamma / g0}
 
-    return bootstrap_estimates(fit, data, ("ratio",), preset)["ratio"]
+    return bootstrap_estimates(fit, data, ("ratio",), preset, columns=["N", "L0", "Lm"])["ratio"]

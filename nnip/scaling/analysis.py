@@ -86,7 +86,7 @@ def power_law_on(df: pd.DataFrame, x: str, y: str = "val_loss", l_inf: float | N
 def _frontier_fit(df: pd.DataFrame, x: str) -> PowerLaw:
     """Eq. (4) with L∞ = 0 on the Pareto frontier of ``df`` (already prepared: no drop/EMA here); the frontier by
     :func:`~nnip.scaling.frontier.frontier_xy`, the values and order of :func:`pareto_frontier`'s."""
-    fx, fy = frontier_xy(df[x].to_numpy(dtype=float), df["val_loss"].to_numpy(dtype=float))
+    fx, fy = frontier_xy(np.asarray(df[x], dtype=float), np.asarray(df["val_loss"], dtype=float))
     return fit_power_law(fx, fy)
 
 
@@ -109,7 +109,7 @@ def frontier_report(points: pd.DataFrame, x: str, *, n_boot: int, seed: int = 0,
         return backtest(functools.partial(power_law_on, x=x), front, by=x, holdout=holdout, group=None)
 
     rep = report(functools.partial(_frontier_fit, x=x), narrow, n_boot=n_boot, seed=seed, backtest=frontier_backtest,
-                 too_few=too_few, excluded=excluded)
+                 too_few=too_few, excluded=excluded, columns=[x, "val_loss"])
     return front, rep
 
 
@@ -132,7 +132,8 @@ def kappa_report(curves: pd.DataFrame, *, n_boot: int, seed: int = 0, too_few: s
     if df.empty:
         return Report(notes=(f"{too_few} (no evaluations)",), excluded=dict(excluded or {}))
     return report(_kappa_fit, df, n_boot=n_boot, seed=seed, too_few=too_few, excluded=excluded,
-                  backtest={"by": "N", "holdout": "largest", "y": "flops", "predict": _kappa_predict})
+                  backtest={"by": "N", "holdout": "largest", "y": "flops", "predict": _kappa_predict},
+                  columns=["flops", "params", "atoms_seen"])
 
 
 def _sum_fit(df: pd.DataFrame) -> SumPowerLaw:
@@ -155,4 +156,4 @@ def sum_power_law_report(points: pd.DataFrame, kappa: float | None = None, *, n_
         derived = functools.partial(_compute_optimal_values, kappa=float(kappa))
     points = points[["run_id", "step", "params", "atoms_seen", "val_loss"]]
     return report(_sum_fit, points, n_boot=n_boot, seed=seed, derived=derived, too_few=too_few, excluded=excluded,
-                  backtest={"by": "N", "holdout": "largest"})
+                  backtest={"by": "N", "holdout": "largest"}, columns=["params", "atoms_seen", "val_loss", "run_id"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,7 @@ from tqdm.std import tqdm  # plain text bars: no ipywidgets needed in notebooks
 from nnip.scaling._blas import single_threaded_blas
 from nnip.scaling._checks import fit_params, need_columns
 
-__all__ = ["Bootstrap", "bootstrap"]
+__all__ = ["Bootstrap", "Columns", "bootstrap"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,9 +38,21 @@ class Bootstrap:
         return float(self.table.loc[name, "estimate"])
 
 
+class Columns(dict):
+    """A resample as named numpy columns (:func:`bootstrap`'s ``columns``): ``cols[name]`` is an array, ``len(cols)``
+    the number of rows."""
+
+    def __len__(self) -> int:
+        return len(next(iter(self.values()))) if dict.__len__(self) else 0
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.keys())
+
+
 def bootstrap(fit_fn: Callable[[pd.DataFrame], Any], data: pd.DataFrame, n: int = 1000, seed: int = 0,
               group: str | None = "run_id", derived: Callable[[Any], Mapping[str, float]] | None = None,
-              level: float = 0.95, progress: bool | None = None) -> Bootstrap:
+              level: float = 0.95, progress: bool | None = None, columns: Sequence[str] | None = None) -> Bootstrap:
     """95% percentile intervals from ``n`` non-parametric bootstrap resamples (App. E: 1000 resamples).
 
     Whole runs (``group``) are resampled with replacement, because the points of one run are correlated
@@ -49,6 +61,12 @@ def bootstrap(fit_fn: Callable[[pd.DataFrame], Any], data: pd.DataFrame, n: int 
     A resample on which ``fit_fn`` or ``derived`` raises ``ValueError`` (degenerate, e.g. one distinct N, or
     α = 0 for the compute-optimal exponents) is skipped and counted in ``n_failed`` (with a warning); any other
     exception propagates. Seeded: the same seed gives the same resamples and the same table.
+
+    ``columns``: ``fit_fn`` reads only these columns, by name, as arrays (``np.asarray(df[c], dtype=float)``, not
+    pandas methods): each resample is then a :class:`Columns` mapping of numpy arrays instead of a DataFrame. Same
+    rows, same order, same values, so the same fits to the bit; building it costs ~10 µs against ~0.7 ms for
+    ``DataFrame.iloc`` (the frontier fits of a book page spent half their time there). The point estimate is always
+    fitted on ``data`` itself.
     """
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n: number of resamples must be a positive integer, got {n!r}")
@@ -75,13 +93,21 @@ def bootstrap(fit_fn: Callable[[pd.DataFrame], Any], data: pd.DataFrame, n: int 
 
     estimate = fit_fn(data)
     point = quantities(estimate)
+    arrays = None
+    if columns is not None:
+        need_columns("data", data, list(columns))
+        arrays = {c: data[c].to_numpy() for c in columns}
     rng = np.random.default_rng(seed)
     rows, n_failed = [], 0
     show = (n >= 200) if progress is None else progress
     with single_threaded_blas():
         for _ in tqdm(range(n), desc="bootstrap", disable=not show, leave=False):
             pick = rng.integers(0, len(blocks), len(blocks))
-            sample = data.iloc[np.concatenate([blocks[i] for i in pick])]
+            rows_picked = np.concatenate([blocks[i] for i in pick])
+            if arrays is None:
+                sample = data.iloc[rows_picked]
+            else:
+                sample = Columns({c: a[rows_picked] for c, a in arrays.items()})
             try:
                 rows.append(quantities(fit_fn(sample)))
             except ValueError:

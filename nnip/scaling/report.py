@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,7 +75,7 @@ def report(fit_fn: Callable[[pd.DataFrame], Any], data: pd.DataFrame, *, n_boot:
            backtest: Mapping[str, Any] | Callable[[pd.DataFrame], Backtest] | None = None,
            derived: Callable[[Any], Mapping[str, float]] | None = None, group: str | None = "run_id",
            level: float = 0.95, excluded: Mapping[str, str] | None = None, too_few: str = "too few runs",
-           derived_name: str = "eq. (6)–(7)") -> Report:
+           derived_name: str = "eq. (6)–(7)", columns: Sequence[str] | None = None) -> Report:
     """Fit ``data`` with ``fit_fn``, bootstrap the fit over runs and backtest it.
 
     Args:
@@ -91,6 +91,8 @@ def report(fit_fn: Callable[[pd.DataFrame], Any], data: pd.DataFrame, *, n_boot:
             ``values`` and bootstrapped with the parameters; dropped (with a note) if the estimate rejects it.
         excluded: the runs left out before fitting (run id → reason), kept on the report.
         too_few, derived_name: the words of the notes.
+        columns: the only columns ``fit_fn`` reads (as arrays): the bootstrap's resamples are then numpy columns
+            (:func:`~nnip.scaling.bootstrap`'s ``columns``; the same fits, faster).
 
     Notes, in this order, each with the library's reason in parentheses: ``"{too_few} (…)"`` (no estimate; nothing
     else is tried), ``"{derived_name} undefined (…)"``, ``"k of n bootstrap resamples degenerate (skipped)"``,
@@ -117,7 +119,7 @@ def report(fit_fn: Callable[[pd.DataFrame], Any], data: pd.DataFrame, *, n_boot:
             with warnings.catch_warnings():  # degenerate resamples are counted in the note, not warned about
                 warnings.filterwarnings("ignore", message="bootstrap:")
                 boot = bootstrap(fit_fn, data, n=n_boot, seed=seed, group=group, derived=derived, level=level,
-                                 progress=False)
+                                 progress=False, columns=columns)
             intervals = {k: boot.ci(k) for k in boot.table.index
                          if np.isfinite(boot.table.loc[k, ["lo", "hi"]]).all()}
             if boot.n_failed:

@@ -43,3 +43,31 @@ def test_bootstrap_skips_and_counts_degenerate_resamples():
     with pytest.warns(UserWarning, match="degenerate"):
         boot = bootstrap(lambda d: fit_sum_power_law(d.params, d.atoms_seen, d.val_loss), df, n=12, seed=0)
     assert 0 < boot.n_failed < 12 and len(boot.samples) == 12 - boot.n_failed
+
+
+@pytest.mark.parametrize("kind", ["power_law", "sum_law", "frontier", "kappa"])
+def test_column_resamples_give_the_dataframe_resamples_to_the_bit(kind):
+    """``columns=``: resamples as numpy columns instead of DataFrames (the book's frontier, κ and eq. (5) bootstraps)
+    — the same rows in the same order, so every resample's fit is identical to the last bit."""
+    from nnip.scaling import analysis
+
+    if kind == "power_law":
+        df, cols = power_law_runs(), ["x", "y"]
+        fn = lambda d: fit_power_law(d["x"], d["y"])  # noqa: E731
+    elif kind == "sum_law":
+        df, cols = sum_law_runs(noise=0.02, seed=3), ["params", "atoms_seen", "val_loss", "run_id"]
+        fn = analysis._sum_fit
+    elif kind == "frontier":
+        df = sum_law_runs(noise=0.05, seed=1).assign(C=lambda d: d["flops"] / 1e15)
+        cols, fn = ["C", "val_loss"], lambda d: analysis._frontier_fit(d, "C")
+    else:
+        df, cols, fn = sum_law_runs(noise=0.02, seed=2), ["flops", "params", "atoms_seen"], analysis._kappa_fit
+    n = 5 if kind == "sum_law" else 40
+    slow, fast = bootstrap(fn, df, n=n, seed=4), bootstrap(fn, df, n=n, seed=4, columns=cols)
+    pd.testing.assert_frame_equal(slow.samples, fast.samples, check_exact=True)
+    pd.testing.assert_frame_equal(slow.table, fast.table, check_exact=True)
+
+
+def test_column_resamples_name_a_missing_column():
+    with pytest.raises(ValueError, match="nope"):
+        bootstrap(lambda d: fit_power_law(d["x"], d["y"]), power_law_runs(), n=3, columns=["x", "nope"])
