@@ -118,11 +118,11 @@ def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir:
 
 
 def train_catalog(preset: str, store: str = "results", workers: int = 2) -> "pd.DataFrame":
-    """Train every missing run of every study of :mod:`nnip.paper.catalog` in **one** pool of ``workers`` processes
-    (:func:`nnip.sweep.run_configs`), the runs of all studies together, each run once (a run several studies list,
-    e.g. the main study's, is trained for the first study that lists it).
+    """Train every missing run of every study of :mod:`nnip.paper.catalog` (``STUDIES`` and ``IN_PRODUCTION``) in
+    **one** pool of ``workers`` processes (:func:`nnip.sweep.run_configs`), the runs of all studies together, each run
+    once (a run several studies list, e.g. the main study's, is trained for the first study that lists it).
 
-    The same runs as :func:`nnip.paper.catalog.train_all` trains, which starts a new pool for each of the catalog's
+    The runs :func:`nnip.paper.catalog.train_all` trains, and the in-production studies'; ``train_all`` starts a new pool for each of the catalog's
     16 sweep specs: there each pool's spawned workers import torch and the models again before their first run
     (~6 s of the ~9 s a two-run spec took on the 2-core machine), ~100 s of the tiny book's 160 s of training; in one
     pool the workers start once. A run's result does not depend on the process that trains it (its seeds are in its
@@ -131,12 +131,14 @@ def train_catalog(preset: str, store: str = "results", workers: int = 2) -> "pd.
     import pandas as pd  # lazy: only --train needs it (python -m nnip.book starts light)
 
     from nnip.paper._common import store_path  # lazy: nnip.paper loads IPython; only --train needs it
-    from nnip.paper.catalog import specs  # lazy: as above
+    from nnip.paper.catalog import IN_PRODUCTION, specs  # lazy: as above
     from nnip.sweep import expand, run_configs  # lazy: nnip.sweep imports torch
 
     p = resolve(preset)
     rows, todo, first = [], {}, {}
-    for name, spec in specs(p):
+    # the studies still in production too: their pages read whatever of their runs is finished, so a book that
+    # trains (the tiny one) trains them here, in the pool, rather than one page's kernel training them alone
+    for name, spec in [*specs(p), *((n, s) for n, fn in IN_PRODUCTION.items() for s in fn(p))]:
         ids = []
         for cfg in expand(spec, p):
             rid = cfg.run_id()

@@ -21,6 +21,11 @@
 #
 # The wrappers are `nnip/models/symmetrize.py`; the chapter before this page says what each method does and why
 # the study is designed the way it is.
+#
+# **Status: in production.** The study's runs are being trained, and this page is rebuilt from the run store as they
+# land. An arm of this study whose runs are not all finished is shown with "(k/n runs)" and gets no exponent and no
+# ratio; every question that needs it is "inconclusive" with the reason "runs still training". The pre-registered
+# rules are applied to complete ladders only. The table under "The runs" says which arms are complete.
 
 # %% tags=["parameters"] nbmake={"mock": {"preset": "tiny"}}
 preset = "cpu"
@@ -61,7 +66,8 @@ bs.pilot_table(pilot, preset)
 #
 # The streaming arms: the main study's MPNN, MC-EGNN and eSEN, the three wrapped MPNN ladders, Fig. 7's MPNN with
 # the symmetry loss, Fig. 16's transformer and the transformer with frame averaging; the multi-epoch arms of Q4; and
-# the loss of the all-zero predictor on the streaming split (Q5's reference, cached by Fig. 16).
+# the loss of the all-zero predictor on the streaming split (Q5's reference, cached by Fig. 16). Runs read from the
+# store, per arm:
 
 # %%
 curves = bs.study(preset, store, train_missing)
@@ -70,10 +76,19 @@ zero_loss = bs.zero_output_loss(curves, preset, store, train_missing)
 curves.groupby("arm", sort=False)["run_id"].nunique().rename("runs").reset_index()
 
 # %% [markdown]
+# The arms this study trains (the others are complete studies of the book's other chapters): runs finished in the
+# store out of the runs each ladder needs. An arm that is not complete gets no estimate, and the questions that need
+# it no verdict yet.
+
+# %%
+bs.progress(curves, epochs)
+
+# %% [markdown]
 # ## The pre-registered questions
 #
 # One row per question: the estimate with its 95% interval, the verdict by the question's rule and why. An interval
-# needs at least five runs; without one a question is inconclusive, whatever its point estimate says.
+# needs at least five runs; without one a question is inconclusive, whatever its point estimate says. A question
+# whose arms are still training is inconclusive until they are complete, and says which runs it waits for.
 
 # %%
 bs.verdicts(curves, epochs, zero_loss, preset)
@@ -86,7 +101,7 @@ bs.verdicts(curves, epochs, zero_loss, preset)
 # structure for frame averaging, the canonicalizer's network for learned canonicalization, the $M = 5$ extra passes
 # of the symmetry loss. The table gives each arm's γ_c (the numbers the verdicts use), the frontier's backtest error
 # and how cleanly its runs trained (a run "spiked" when its validation loss rose above twice its best so far) —
-# shown, never used to drop a run.
+# shown, never used to drop a run. An arm still training is drawn as its frontier points only, without a fit.
 
 # %%
 fig, table = bs.frontier_figure(curves, preset)

@@ -31,7 +31,7 @@ train_missing = False
 # %%
 from IPython.display import Markdown
 
-from nnip.paper import scorecard
+from nnip.paper import beyond_symmetry, scorecard
 
 card = scorecard.scorecard(preset, store, train_missing)
 
@@ -52,6 +52,14 @@ scorecard.styled(card)
 
 # %%
 card["verdict"].value_counts().rename_axis("verdict").reset_index(name="claims").style.hide(axis="index")
+
+# %% [markdown]
+# ## New results (no paper value)
+#
+# The pre-registered questions of the study beyond the paper (frame averaging and canonicalization), by its rules.
+
+# %%
+beyond_symmetry.new_results_table(preset, store, train_missing)
 
 # %% [markdown]
 # ## How the verdicts are computed

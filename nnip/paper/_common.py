@@ -79,8 +79,8 @@ def select_archs(arch: str | list | tuple, available=PAPER_ARCHS) -> list[str]:
 MISSING_NAMED = 8
 
 
-def run_study(spec: dict, preset: str | Preset, store, train_missing: bool = True, *, workers: int = 1
-              ) -> pd.DataFrame:
+def run_study(spec: dict, preset: str | Preset, store, train_missing: bool = True, *, workers: int = 1,
+              finished_only: bool = False) -> pd.DataFrame:
     """Run (or read) every run of ``spec`` at ``preset`` scale; return their curves (``RunStore.curves`` rows).
 
     The spec is expanded once (:func:`nnip.sweep.expand`); runs already finished in the store are cache hits. With
@@ -89,6 +89,11 @@ def run_study(spec: dict, preset: str | Preset, store, train_missing: bool = Tru
     failed (e.g. diverged, even at step 1), or without a single evaluation — are named with their reason in a warning
     and in ``curves.attrs["left_out"]`` (run id → reason), which :func:`notes_left_out` turns into a note under the
     figure's table.
+
+    ``finished_only=True`` (a study still being trained, :data:`nnip.paper.catalog.IN_PRODUCTION`) with
+    ``train_missing=False``: a missing run is not an error; the curves of the finished runs are returned (an empty
+    frame when none is) and the missing run ids are in ``curves.attrs["missing"]`` (a list, in the spec's order). The
+    run log (``NNIP_RUN_LOG``) lists only the runs read. ``attrs["missing"]`` is ``[]`` whenever nothing is missing.
     """
     from nnip.sweep import expand, run_configs  # torch-free analysis: nnip.sweep imports torch
 
@@ -97,7 +102,8 @@ def run_study(spec: dict, preset: str | Preset, store, train_missing: bool = Tru
     configs = expand(spec, preset)
     rs = RunStore(root)
     todo = [c for c in configs if not is_final(rs.read_summary(c.run_id()))]
-    if todo and not train_missing:
+    missing = list(dict.fromkeys(c.run_id() for c in todo)) if todo and not train_missing and finished_only else []
+    if todo and not train_missing and not finished_only:
         raise RuntimeError(
             f"{len(todo)} run(s) of study {spec.get('name')!r} are missing from {root}: "
             + "; ".join(f"{c.run_id()} ({c.model.name} {dict(c.model.hparams)}, fraction {c.data.fraction:g})"
@@ -106,10 +112,10 @@ def run_study(spec: dict, preset: str | Preset, store, train_missing: bool = Tru
             + ". Run the notebook with train_missing=True (or `nnip sweep`, or `python -m nnip.book --train`) "
             "to train them"
         )
-    if todo:
+    if todo and train_missing:
         run_configs(configs, rs, name=spec.get("name", "sweep"), grid_keys=list(spec.get("grid") or {}),
                     workers=workers, progress=True)
-    ids = [cfg.run_id() for cfg in configs]
+    ids = [i for i in (cfg.run_id() for cfg in configs) if i not in missing]
     if os.environ.get(RUN_LOG):  # one write per study: lines of concurrent kernels do not interleave
         with open(os.environ[RUN_LOG], "a") as log:
             log.write("".join(f"{spec.get('name', 'sweep')}\t{i}\n" for i in ids))
@@ -120,11 +126,12 @@ def run_study(spec: dict, preset: str | Preset, store, train_missing: bool = Tru
                       + _listing(left_out), stacklevel=2)
         if len(curves):
             curves = curves[~curves["run_id"].isin(list(left_out))]
-    if not len(curves):
+    if not len(curves) and not missing:
         raise RuntimeError(f"study {spec.get('name')!r}: no finished runs in {root}"
                            + (f" (left out: {_listing(left_out)})" if left_out else ""))
     curves = curves.reset_index(drop=True)
     curves.attrs["left_out"] = dict(left_out)
+    curves.attrs["missing"] = missing
     return curves
 
 
@@ -158,9 +165,13 @@ def left_out_of(*objs) -> dict:
 
 
 def concat_studies(frames: list[pd.DataFrame], **kwargs) -> pd.DataFrame:
-    """``pd.concat`` of study curves that keeps every frame's runs left out (``attrs["left_out"]``)."""
-    out = pd.concat(frames, **kwargs)
+    """``pd.concat`` of study curves that keeps every frame's runs left out (``attrs["left_out"]``) and missing
+    (``attrs["missing"]``: :func:`run_study` with ``finished_only``); an empty frame (a study with no finished run
+    yet) adds no rows and is dropped before concatenating."""
+    kept = [f for f in frames if len(f)] or frames[:1]  # an empty frame (a study not trained yet) adds no rows
+    out = pd.concat(kept, **kwargs)
     out.attrs["left_out"] = left_out_of(*frames)
+    out.attrs["missing"] = list(dict.fromkeys(r for f in frames for r in f.attrs.get("missing") or []))
     return out
 
 

@@ -240,9 +240,10 @@ from nnip.paper.verdicts import frontier_gamma, paired_ratio, ratio  # noqa: E40
 from nnip.runs import RunStore  # noqa: E402
 
 __all__ += ["ARMS", "ARM_ARCH", "FRONTIER_ARMS", "EPOCH_ARMS", "VERDICT_COLUMNS", "GAPS_FILE", "arm_of", "pilot_study",
-            "pilot_table", "study", "multi_epoch_study", "zero_output_loss", "runs_table", "gammas", "estimates",
-            "verdicts", "new_results_table", "health_table", "frontier_figure", "paired_figure", "methods_figure",
-            "cost_table", "measured_cost", "frame_gaps_summary", "frame_gaps_table", "frame_gaps_figure"]
+            "pilot_table", "study", "multi_epoch_study", "progress", "still_training", "zero_output_loss",
+            "runs_table", "gammas", "estimates", "verdicts", "new_results_table", "health_table", "frontier_figure",
+            "paired_figure", "methods_figure", "cost_table", "measured_cost", "frame_gaps_summary", "frame_gaps_table",
+            "frame_gaps_figure"]
 
 figures.enable_notebook_display()  # a notebook cell ``fig`` renders our pyplot-free Figures as PNG
 
@@ -332,27 +333,79 @@ def pilot_table(curves: pd.DataFrame, preset: str | Preset) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _own_arm(spec: dict, p: Preset, store, train_missing: bool, arm: str, record: dict) -> pd.DataFrame:
+    """The curves of one of this study's own arms (``spec``); ``record[arm] = (finished, needed)`` runs. Read from
+    the store (``train_missing=False``), an arm still being trained gives its finished runs only
+    (:func:`~nnip.paper._common.run_study` with ``finished_only``)."""
+    from nnip.sweep import expand  # torch-free analysis: nnip.sweep imports torch
+
+    curves = run_study(spec, p, store, train_missing, finished_only=not train_missing)
+    needed = len({c.run_id() for c in expand(spec, p)})
+    record[arm] = (needed - len(curves.attrs.get("missing") or []), needed)
+    return curves
+
+
+def _in_production(curves: pd.DataFrame, record: dict) -> pd.DataFrame:
+    out = _with_arms(curves)
+    out.attrs["in_production"] = dict(record)
+    return out
+
+
 def study(preset: str | Preset, store="results", train_missing: bool = True) -> pd.DataFrame:
     """The curves of every streaming arm (:data:`ARMS`) with an ``arm`` column: the main study's MPNN, MC-EGNN and
     eSEN runs, the three wrapped MPNN ladders (:func:`stream_spec`), Fig. 7's symmetry-loss runs (its M = 0 arm is
     the main study's MPNN), Fig. 16's transformer and the transformer with frame averaging
-    (:func:`transformer_spec`)."""
+    (:func:`transformer_spec`).
+
+    The reference arms (main study, Fig. 7, Fig. 16) are complete studies of the book: read from the store, a missing
+    run is an error. This study's own arms may still be training: read from the store (``train_missing=False``),
+    each gives its finished runs, and ``attrs["in_production"]`` records ``{arm: (finished, needed)}`` for each of
+    them (:func:`progress`, :func:`still_training`); no estimate or verdict is made from an arm that is not complete."""
     p = resolve(preset)
+    record: dict[str, tuple[int, int]] = {}
     parts = [run_study(main_spec(["mpnn", "egnn", "esen"]), p, store, train_missing)]
-    parts += [run_study(s, p, store, train_missing) for s in stream_spec(p)]
+    parts += [_own_arm(s, p, store, train_missing, f"MPNN + {LABELS[m]}", record)
+              for m, s in zip(METHODS, stream_spec(p))]
     sym = symmetry_study(p, store, train_missing)
     parts.append(sym[sym["loss.symmetry_m"].astype(float) > 0])
-    parts += [run_study(TRANSFORMER_SPEC, p, store, train_missing), run_study(transformer_spec(p), p, store,
-                                                                               train_missing)]
-    return _with_arms(concat_studies(parts, ignore_index=True))
+    parts += [run_study(TRANSFORMER_SPEC, p, store, train_missing),
+              _own_arm(transformer_spec(p), p, store, train_missing, _TFA, record)]
+    return _in_production(concat_studies(parts, ignore_index=True), record)
 
 
 def multi_epoch_study(preset: str | Preset, store="results", train_missing: bool = True) -> pd.DataFrame:
     """Q4's curves with an ``arm`` column (:data:`EPOCH_ARMS`): Fig. 8's MPNN without and with augmentation and the
-    same ladder with frame averaging (:func:`multi_epoch_spec`), 1 % of the data for many epochs."""
+    same ladder with frame averaging (:func:`multi_epoch_spec`), 1 % of the data for many epochs. The frame-averaging
+    arm is this study's own: as in :func:`study`, read from the store it gives its finished runs and
+    ``attrs["in_production"]`` records ``{"MPNN + frame averaging": (finished, needed)}``."""
     p = resolve(preset)
-    return _with_arms(concat_studies([_fig8_study(p, store, train_missing),
-                                      run_study(multi_epoch_spec(p), p, store, train_missing)], ignore_index=True))
+    record: dict[str, tuple[int, int]] = {}
+    parts = [_fig8_study(p, store, train_missing), _own_arm(multi_epoch_spec(p), p, store, train_missing, _FA, record)]
+    return _in_production(concat_studies(parts, ignore_index=True), record)
+
+
+def still_training(curves: pd.DataFrame | None) -> dict[str, tuple[int, int]]:
+    """The arms of ``curves`` (:func:`study` or :func:`multi_epoch_study`) whose runs are not all finished:
+    arm → (finished, needed). Empty when every arm is complete (or ``curves`` is None or has no record)."""
+    record = {} if curves is None else (curves.attrs.get("in_production") or {})
+    return {a: (int(k), int(n)) for a, (k, n) in record.items() if k < n}
+
+
+def _training_note(k: int, n: int) -> str:
+    return f"in production: {k} of {n} runs"
+
+
+def progress(curves: pd.DataFrame, epochs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per arm this study trains (the reference arms are other chapters' complete studies): the setting
+    (streaming or multi-epoch), the runs finished in the store and needed, and whether the arm is complete — an arm
+    still being trained gets no estimate and its questions no verdict (the pre-registered rules apply to complete
+    ladders only)."""
+    rows = []
+    for setting, frame in (("streaming", curves), ("multi-epoch (Q4)", epochs)):
+        for arm, (k, n) in ((frame.attrs.get("in_production") or {}) if frame is not None else {}).items():
+            rows.append({"arm": arm, "setting": setting, "finished": int(k), "needed": int(n),
+                         "status": "complete" if k >= n else f"{_training_note(k, n)}: no estimate, no verdict yet"})
+    return pd.DataFrame(rows, columns=["arm", "setting", "finished", "needed", "status"])
 
 
 def zero_output_loss(curves: pd.DataFrame, preset: str | Preset, store="results", train_missing: bool = True) -> float:
@@ -387,14 +440,21 @@ def runs_table(curves: pd.DataFrame) -> pd.DataFrame:
 def gammas(curves: pd.DataFrame, preset: str | Preset, arms=None) -> dict[str, Estimate]:
     """γ_c of every arm (default: those present, in :data:`ARMS` order): the eq. (4) frontier fit on measured C with
     its 95% interval, :func:`nnip.paper.verdicts.frontier_gamma` of the arm's runs (its base architecture's
-    settings). An arm without runs: an estimate with the note "no runs"."""
+    settings). An arm without runs: an estimate with the note "no runs". An arm still being trained
+    (:func:`still_training`; default arms: those with runs and those recorded as in production) is not fitted: an
+    estimate with the note "in production: k of n runs" — no γ_c from a partial ladder."""
     p = resolve(preset)
-    arms = [a for a in ARMS if (curves["arm"] == a).any()] if arms is None else list(arms)
+    training = still_training(curves)
+    recorded = curves.attrs.get("in_production") or {}
+    arms = [a for a in ARMS if (curves["arm"] == a).any() or a in recorded] if arms is None else list(arms)
     out = {}
     for a in arms:
         sub = curves[curves["arm"] == a]
-        out[a] = frontier_gamma(sub, p, ARM_ARCH.get(a, str(sub["arch"].iloc[0]))) if len(sub) else \
-            Estimate(note="no runs")
+        if a in training:
+            out[a] = Estimate(note=_training_note(*training[a]))
+        else:
+            out[a] = frontier_gamma(sub, p, ARM_ARCH.get(a, str(sub["arch"].iloc[0]))) if len(sub) else \
+                Estimate(note="no runs")
     return out
 
 
@@ -408,21 +468,29 @@ def estimates(curves: pd.DataFrame, epochs: pd.DataFrame | None, zero_loss: floa
     ``"<method> / MC-EGNN"`` (Q3, :func:`nnip.paper.verdicts.ratio`), ``"Q4"`` = L(FA) / L(augmented) and
     ``"Q5"`` = L(transformer + FA) / L(all-zero) (best validation loss per model size, geometric mean with a
     bootstrap over sizes, :func:`nnip.paper.verdicts.paired_ratio`; ``n_boot`` and seed of the preset's analysis).
-    ``epochs`` (:func:`multi_epoch_study`) or ``zero_loss`` None: that estimate is missing."""
+    ``epochs`` (:func:`multi_epoch_study`) or ``zero_loss`` None: that estimate is missing. An estimate that needs an
+    arm still being trained (:func:`still_training`) is not made: its note says "in production: k of n runs"."""
     p = resolve(preset)
     cfg = fits.settings(p)
     g = gammas(curves, p, ARMS)
+    training, training_e = still_training(curves), still_training(epochs)
     out = {f"γ_c({a})": e for a, e in g.items()}
     for m in METHODS:
-        out[f"{LABELS[m]} / MC-EGNN"] = ratio(g[f"MPNN + {LABELS[m]}"], g["MC-EGNN"])
+        arm = f"MPNN + {LABELS[m]}"
+        out[f"{LABELS[m]} / MC-EGNN"] = (Estimate(note=_training_note(*training[arm])) if arm in training
+                                         else ratio(g[arm], g["MC-EGNN"]))
     if epochs is None:
         out["Q4"] = Estimate(note="no multi-epoch study")
+    elif _FA in training_e:
+        out["Q4"] = Estimate(note=_training_note(*training_e[_FA]))
     else:
         runs = runs_table(epochs)
         fa, aug = _best_by_size(runs, _FA), _best_by_size(runs, _AUG)
         both = fa.index.intersection(aug.index)
         out["Q4"] = paired_ratio(fa[both].to_numpy(), aug[both].to_numpy(), cfg.n_boot, cfg.seed)
-    if zero_loss is None or not math.isfinite(zero_loss):
+    if _TFA in training:
+        out["Q5"] = Estimate(note=_training_note(*training[_TFA]))
+    elif zero_loss is None or not math.isfinite(zero_loss):
         out["Q5"] = Estimate(note="no all-zero loss")
     else:
         best = _best_by_size(runs_table(curves), _TFA)
@@ -438,11 +506,34 @@ def _named(named: Mapping[str, Estimate]) -> str:
     return "; ".join(f"{k} {_shown(v)}" for k, v in named.items())
 
 
+def _arms_of(q: str) -> list[tuple[str, str]]:
+    """The arms of this study that question ``q`` needs: ``(arm, frame)`` with frame "curves" (:func:`study`) or
+    "epochs" (:func:`multi_epoch_study`)."""
+    methods = {"Q1": ["frame-averaging"], "Q2a": ["canonical-pca"], "Q2b": ["canonical-learned"], "Q3": METHODS}
+    if q in methods:
+        return [(f"MPNN + {LABELS[m]}", "curves") for m in methods[q]]
+    return [(_FA, "epochs")] if q == "Q4" else [(_TFA, "curves")] if q == "Q5" else []
+
+
+def _waiting(q: str, training: Mapping, training_e: Mapping) -> str:
+    """"runs still training: <arm> k of n; …" for the arms ``q`` needs that are not complete, else ""."""
+    parts = []
+    for arm, frame in _arms_of(q):
+        k_n = (training_e if frame == "epochs" else training).get(arm)
+        if k_n is not None:
+            parts.append(f"{arm}{' (multi-epoch)' if frame == 'epochs' else ''} {k_n[0]} of {k_n[1]}")
+    return ("runs still training: " + "; ".join(parts)) if parts else ""
+
+
 def verdicts(curves: pd.DataFrame, epochs: pd.DataFrame | None, zero_loss: float | None, preset: str | Preset
              ) -> pd.DataFrame:
     """One row per pre-registered question (:data:`QUESTIONS`; :data:`VERDICT_COLUMNS`): the claim, the estimate
     with its 95% interval, the verdict ("yes", "no", "inconclusive") by the question's rule (:func:`greater`,
-    :func:`reaches` / :func:`reaches_any`, :func:`better`, :func:`learns`) and why."""
+    :func:`reaches` / :func:`reaches_any`, :func:`better`, :func:`learns`) and why.
+
+    The rules are applied to complete arms only: a question that needs an arm of this study still being trained
+    (:func:`still_training`; Q3 needs all three wrapped MPNN ladders) is "inconclusive" with the reason "runs still
+    training: <arm> k of n" — never a verdict from a partial ladder."""
     e = estimates(curves, epochs, zero_loss, preset)
     g0 = e["γ_c(MPNN)"]
     rows = []
@@ -453,6 +544,11 @@ def verdicts(curves: pd.DataFrame, epochs: pd.DataFrame | None, zero_loss: float
     rows.append(("Q3", _named(per), *reaches_any({k: reaches(v) for k, v in per.items()})))
     rows.append(("Q4", _shown(e["Q4"]), *better(e["Q4"])))
     rows.append(("Q5", _shown(e["Q5"]), *learns(e["Q5"])))
+    training, training_e = still_training(curves), still_training(epochs)
+    for i, (q, est, _, _) in enumerate(rows):
+        wait = _waiting(q, training, training_e)
+        if wait:  # the rule is not applied to a partial ladder (its estimate is not even made)
+            rows[i] = (q, est, INCONCLUSIVE, wait)
     return pd.DataFrame([{"question": q, "claim": QUESTIONS[q], "estimate (95% CI)": est, "verdict": v, "why": why}
                          for q, est, v, why in rows], columns=VERDICT_COLUMNS)
 
@@ -467,7 +563,8 @@ def _load(fn, *args):
 def new_results_table(preset: str | Preset, store="results", train_missing: bool = False) -> pd.DataFrame:
     """The scorecard's "New results (no paper value)" table: one row per question, the scorecard's columns without
     "paper" (``claim, source, ours (95% CI), verdict, why``). A study missing from the store (``train_missing=False``)
-    makes the questions that need it inconclusive, naming what is missing (as the scorecard does)."""
+    makes the questions that need it inconclusive, naming what is missing (as the scorecard does); so does an arm of
+    this study still being trained ("runs still training: <arm> k of n", :func:`verdicts`)."""
     from nnip.paper.scorecard import COLUMNS  # local: the scorecard page imports this module (a cycle)
 
     p = resolve(preset)
@@ -516,17 +613,30 @@ def frontier_figure(curves: pd.DataFrame, preset: str | Preset) -> tuple[Figure,
     frontier (first steps dropped, §3.2) and its eq. (4) fit, legend under the axes. Table: one row per arm of
     ``curves`` (the transformers too) — runs, γ_c with its 95% interval (:func:`gammas`, the verdicts' numbers), the
     frontier backtest error, and training health (:func:`nnip.paper.main.training_health`: runs whose validation loss
-    rose above twice its best-so-far, and the largest such rise) — shown, never used to drop a run."""
+    rose above twice its best-so-far, and the largest such rise) — shown, never used to drop a run.
+
+    An arm still being trained (:func:`still_training`) is drawn as its frontier points only, labelled
+    "(k/n runs, no fit yet)": no eq. (4) fit and no γ_c from a partial ladder."""
+    from nnip.scaling import pareto_frontier  # the frontier of fits.frontier_report, without its fit
+
     p = resolve(preset)
+    training = still_training(curves)
     arms = [a for a in FRONTIER_ARMS if (curves["arm"] == a).any()]
-    fronts, reps = {}, {}
+    fronts, laws, labels = {}, {}, {}
     for a in arms:
-        fronts[a], reps[a] = fits.frontier_report(fits.prepare(curves[curves["arm"] == a], p, ARM_ARCH[a]),
-                                                  fits.X_FLOPS, p)
+        pts = fits.prepare(curves[curves["arm"] == a], p, ARM_ARCH[a])
+        if a in training:
+            fronts[a] = pareto_frontier(pts, x=fits.X_FLOPS, y="val_loss") if len(pts) else pts
+            labels[a] = f"{a} ({training[a][0]}/{training[a][1]} runs, no fit yet)"
+        else:
+            fronts[a], rep = fits.frontier_report(pts, fits.X_FLOPS, p)
+            laws[a] = rep.estimate
     fig = Figure(figsize=(7.6, 6.0), layout="constrained")
     ax = fig.add_subplot()
-    figures.plot_frontiers(fronts, {a: r.estimate for a, r in reps.items()}, x=fits.X_FLOPS,
-                           xlabel=fits.LABELS[fits.X_FLOPS], ylabel=fits.LABELS["val_loss"], ax=ax)
+    figures.plot_frontiers(fronts, laws, x=fits.X_FLOPS, xlabel=fits.LABELS[fits.X_FLOPS],
+                           ylabel=fits.LABELS["val_loss"], labels=labels, ax=ax)
+    for a in (a for a in FRONTIER_ARMS if a in training and a not in arms):  # not one finished run yet
+        ax.plot([], [], " ", label=f"{a} ({training[a][0]}/{training[a][1]} runs)")
     ax.set_title("loss–compute frontiers (eq. 4 fits, L∞ = 0)", fontsize="medium")
     figures.legend_below(fig, [ax], ncols=2)
     title(fig, "Beyond the paper — symmetrizing the unconstrained MPNN: frontiers on measured training compute", p)
@@ -540,7 +650,9 @@ def frontier_figure(curves: pd.DataFrame, preset: str | Preset) -> tuple[Figure,
                      "backtest ARE": "" if not math.isfinite(est.backtest) else f"{100 * est.backtest:.1f}%",
                      "training health": (f"{int(h['spiked'].sum())} of {len(h)} runs spiked; largest rise "
                                          f"×{h['largest rise'].max():.3g}" if len(h) else "no runs"),
-                     "in the figure": "yes" if a in arms else "no (Fig. 16's axis)"})
+                     "in the figure": ("no (Fig. 16's axis)" if a not in FRONTIER_ARMS else "no (no runs yet)"
+                                       if a not in arms else "points only (runs still training)" if a in training
+                                       else "yes")})
     return fig, _with_left_out(pd.DataFrame(rows), "arm", "training health", curves)
 
 
@@ -549,19 +661,22 @@ def paired_figure(curves: pd.DataFrame, epochs: pd.DataFrame | None, zero_loss: 
     """Q4 and Q5 by model size: left, the best validation loss of the multi-epoch MPNN without augmentation, with
     augmentation and with frame averaging against N; right, the transformer and the transformer with frame averaging
     against N, with the all-zero predictor's loss and the :data:`LEARNS` threshold. Table: the per-size ratios that
-    enter Q4 and Q5."""
+    enter Q4 and Q5. An arm still being trained (:func:`still_training`) is labelled "(k/n runs)", and its ratios are
+    marked as not used (no verdict from a partial ladder)."""
     p = resolve(preset)
+    training, training_e = still_training(curves), still_training(epochs)
     fig, (ax_e, ax_t) = figures.panel_row(2, panel_width=3.8, height=3.8)
     rows = []
-    for ax, runs, arms in ((ax_e, None if epochs is None else runs_table(epochs), EPOCH_ARMS),
-                           (ax_t, runs_table(curves), ("transformer", _TFA))):
+    for ax, runs, arms, partial in ((ax_e, None if epochs is None else runs_table(epochs), EPOCH_ARMS, training_e),
+                                    (ax_t, runs_table(curves), ("transformer", _TFA), training)):
         if runs is None:
             ax.text(0.5, 0.5, "no multi-epoch study", transform=ax.transAxes, ha="center", color="C3")
         else:
             for i, a in enumerate(arms):
                 r = runs[runs["arm"] == a].sort_values("params")
-                if len(r):
-                    ax.plot(r["params"], r["best_val_loss"], "o-", ms=4, color=f"C{i}", label=a)
+                label = a + (f" ({partial[a][0]}/{partial[a][1]} runs)" if a in partial else "")
+                if len(r) or a in partial:  # an arm with no finished run yet: a legend entry "(0/n runs)"
+                    ax.plot(r["params"], r["best_val_loss"], "o-", ms=4, color=f"C{i}", label=label)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(figures.AXIS["params"][1])
@@ -580,14 +695,21 @@ def paired_figure(curves: pd.DataFrame, epochs: pd.DataFrame | None, zero_loss: 
     if epochs is not None:
         runs = runs_table(epochs)
         fa, aug = _best_by_size(runs, _FA), _best_by_size(runs, _AUG)
+        partial = (f" ({_training_note(*training_e[_FA])}: not used, no verdict yet)" if _FA in training_e else "")
         for size in fa.index.intersection(aug.index):
             rows.append({"question": "Q4", "model size": size, "numerator": fa[size], "denominator": aug[size],
-                         "ratio": fa[size] / aug[size], "as": "L(MPNN + FA) / L(MPNN + augmentation)"})
+                         "ratio": fa[size] / aug[size], "as": "L(MPNN + FA) / L(MPNN + augmentation)" + partial})
     if zero_loss is not None and math.isfinite(zero_loss):
         best = _best_by_size(runs_table(curves), _TFA)
+        partial = f" ({_training_note(*training[_TFA])}: not used, no verdict yet)" if _TFA in training else ""
         for size, v in best.items():
             rows.append({"question": "Q5", "model size": size, "numerator": v, "denominator": zero_loss,
-                         "ratio": v / zero_loss, "as": "L(transformer + FA) / L(all-zero)"})
+                         "ratio": v / zero_loss, "as": "L(transformer + FA) / L(all-zero)" + partial})
+    for q, arm, waiting, what in (("Q4", _FA, training_e, "L(MPNN + FA) / L(MPNN + augmentation)"),
+                                  ("Q5", _TFA, training, "L(transformer + FA) / L(all-zero)")):
+        if arm in waiting and not any(r["question"] == q for r in rows):  # say why the question has no row yet
+            rows.append({"question": q, "model size": "–", "numerator": math.nan, "denominator": math.nan,
+                         "ratio": math.nan, "as": f"{what} ({_training_note(*waiting[arm])}: no ratio yet)"})
     table = pd.DataFrame(rows, columns=["question", "model size", "numerator", "denominator", "ratio", "as"])
     return fig, _with_left_out(table, "question", "as", curves, epochs)
 
@@ -853,7 +975,7 @@ def frame_gaps_summary(preset: str | Preset, store="results", train_missing: boo
 
     p = resolve(preset)
     spec = stream_spec(p, ["frame-averaging"])[0]
-    run_study(spec, p, store, train_missing)
+    run_study(spec, p, store, train_missing, finished_only=not train_missing)  # only the first run's cache is read
     run_id = expand(spec, p)[0].run_id()
     ds = (p.datasets or {}).get(p.molecules, {})
     key = f"{p.molecules}:n={ds.get('n')}:seed={ds.get('seed', 0)}"

@@ -23,7 +23,8 @@ from nnip.paper._common import preset_name, store_path
 from nnip.presets import Preset, resolve
 from nnip.runs import RunStore
 
-__all__ = ["STUDIES", "IN_PRODUCTION", "specs", "run_ids", "missing_runs", "check_reads", "train_all", "cpu_hours", "fig_cost"]
+__all__ = ["STUDIES", "IN_PRODUCTION", "specs", "run_ids", "in_production_run_ids", "missing_runs", "check_reads",
+           "train_all", "cpu_hours", "fig_cost"]
 
 #: name → function(preset) → list of sweep specs, in the order ``train_all`` runs them (cheap, decisive first)
 STUDIES: dict[str, Callable[[str], list[dict]]] = {
@@ -41,10 +42,14 @@ STUDIES: dict[str, Callable[[str], list[dict]]] = {
     "materials": lambda p: materials.materials_specs(p),
 }
 
-#: studies whose runs are being trained and whose chapter is not in the book yet (name → specs, as :data:`STUDIES`):
-#: :func:`cpu_hours` counts their runs under their own row (finished / needed), so they are not mistaken for
-#: superseded runs; :func:`missing_runs`, :func:`check_reads` and :func:`train_all` do not list them. A study moves
-#: to :data:`STUDIES` with its chapter, when its runs are in the store.
+#: studies whose runs are still being trained (name → specs, as :data:`STUDIES`). Their chapter may already be in the
+#: book, honestly partial: its page reads their runs with ``finished_only`` (:func:`nnip.paper._common.run_study`),
+#: i.e. only the runs finished in the store, says how many of how many each arm has, and makes no estimate or verdict
+#: from an arm that is not complete (:mod:`nnip.paper.beyond_symmetry`). So: :func:`cpu_hours` counts their runs under
+#: their own row (finished / needed), so they are not mistaken for superseded runs; :func:`check_reads` accepts a
+#: page's reads of their runs but does not require every one of them to be read (a run not finished yet is not);
+#: :func:`missing_runs`, ``--missing`` and :func:`train_all` do not list them (they are trained by their own job, not
+#: by ``--train``). A study moves to :data:`STUDIES` when all its runs are in the store.
 IN_PRODUCTION: dict[str, Callable[[str], list[dict]]] = {
     "beyond: symmetrization (in production)": lambda p: beyond_symmetry.specs(p),
 }
@@ -68,15 +73,26 @@ def run_ids(preset: str | Preset, names=None) -> set[str]:
     return {cfg.run_id() for _, spec in specs(preset, names) for cfg in expand(spec, preset)}
 
 
+def in_production_run_ids(preset: str | Preset) -> set[str]:
+    """The run ids of the :data:`IN_PRODUCTION` studies at ``preset`` (finished or not)."""
+    from nnip.sweep import expand  # torch-free analysis: nnip.sweep imports torch
+
+    preset = resolve(preset)
+    return {cfg.run_id() for fn in IN_PRODUCTION.values() for spec in fn(preset) for cfg in expand(spec, preset)}
+
+
 def check_reads(preset: str | Preset, log: str | Path) -> int:
     """Check that the pages of a whole book build read exactly the catalog's runs: ``log`` holds the
     ``study<TAB>run id`` lines that :func:`nnip.paper._common.run_study` appended (``NNIP_RUN_LOG``). A page that
     reads a run no study lists (it would be trained by the page, not by ``--train``, and missed by ``--missing``), or
-    a study no page reads (paid for, never shown), is an error naming the runs. Returns the number of runs read."""
+    a run of :data:`STUDIES` no page reads (paid for, never shown), is an error naming the runs. A run of an
+    :data:`IN_PRODUCTION` study may be read (its page reads it once it is finished) and need not be. Returns the
+    number of runs read."""
     lines = [ln.split("\t") for ln in Path(log).read_text().splitlines() if ln.strip()] if Path(log).exists() else []
     read = {rid: study for study, rid in lines}
     listed = run_ids(preset)
-    extra, unread = sorted(set(read) - listed), sorted(listed - set(read))
+    extra = sorted(set(read) - listed - in_production_run_ids(preset))
+    unread = sorted(listed - set(read))
     problems = []
     if extra:
         problems.append(f"{len(extra)} run(s) read by a page but listed by no study of nnip.paper.catalog: "

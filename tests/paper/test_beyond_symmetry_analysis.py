@@ -194,3 +194,83 @@ def test_runs_left_out_are_named_under_the_tables():
     assert table["arm"].iloc[-1] == "runs left out of the fits: 1"
     assert table["training health"].iloc[-1] == "abc123: failed: diverged at step 7"
     assert list(table["arm"].iloc[:-1]) == ["MPNN", "MPNN + frame averaging", "transformer"]
+
+
+# --- in production: an arm whose runs are not all finished gets no estimate and its questions no verdict ----------
+def test_a_partial_arm_gets_no_estimate_and_its_questions_no_verdict():
+    curves = bs._with_arms(synthetic())
+    curves = curves[~curves["run_id"].isin(["MPNN + frame averaging-4", "MPNN + frame averaging-5"])]
+    curves = curves[curves["arm"] != "transformer + frame averaging"]  # not one run finished yet
+    curves.attrs["in_production"] = {"MPNN + frame averaging": (4, 6), "MPNN + PCA canonicalization": (6, 6),
+                                     "MPNN + learned canonicalization": (6, 6), "transformer + frame averaging": (0, 6)}
+    assert bs.still_training(curves) == {"MPNN + frame averaging": (4, 6), "transformer + frame averaging": (0, 6)}
+    g = bs.gammas(curves, "tiny")
+    assert g["MPNN + frame averaging"].note == "in production: 4 of 6 runs" and not g["MPNN + frame averaging"].ok
+    assert g["transformer + frame averaging"].note == "in production: 0 of 6 runs"
+    assert g["MPNN + PCA canonicalization"].ok  # a complete arm is fitted as before
+    epochs = bs._with_arms(synthetic({"MPNN + augmentation": ("mpnn", {"train.augment": True}, 0.3, 0.3),
+                                      "MPNN + frame averaging": ("mpnn", {"model.symmetrize": "frame-averaging"}, 0.3,
+                                                                 0.3)}))
+    epochs["val_loss"] *= np.where(epochs["model.symmetrize"].notna(), 0.8, 1.0)  # FA 20 % better at every size
+    epochs.attrs["in_production"] = {"MPNN + frame averaging": (5, 5)}
+    zero = 10.0
+    table = bs.verdicts(curves, epochs, zero, "tiny").set_index("question")
+    for q in ("Q1", "Q3"):  # Q3 needs all three wrapped ladders
+        assert table.loc[q, "verdict"] == INCONCLUSIVE
+        assert table.loc[q, "why"] == "runs still training: MPNN + frame averaging 4 of 6"
+    assert "in production: 4 of 6 runs" in table.loc["Q1", "estimate (95% CI)"]
+    assert table.loc["Q5", "why"] == "runs still training: transformer + frame averaging 0 of 6"
+    assert table.loc["Q2a", "verdict"] == INCONCLUSIVE and "still training" not in table.loc["Q2a", "why"]
+    assert table.loc["Q2b", "verdict"] == bs.NO  # complete arms: the rules as before
+    assert table.loc["Q4", "verdict"] == bs.YES
+    epochs.attrs["in_production"] = {"MPNN + frame averaging": (2, 5)}  # a partial multi-epoch ladder
+    q4 = bs.verdicts(curves, epochs, zero, "tiny").set_index("question").loc["Q4"]
+    assert q4["verdict"] == INCONCLUSIVE
+    assert q4["why"] == "runs still training: MPNN + frame averaging (multi-epoch) 2 of 5"
+    prog = bs.progress(curves, epochs).set_index(["setting", "arm"])
+    assert prog.loc[("streaming", "MPNN + frame averaging"), ["finished", "needed"]].tolist() == [4, 6]
+    assert prog.loc[("multi-epoch (Q4)", "MPNN + frame averaging"), "status"].startswith("in production: 2 of 5")
+    assert prog.loc[("streaming", "MPNN + PCA canonicalization"), "status"] == "complete"
+
+    fig, table = bs.frontier_figure(curves, "tiny")
+    assert_labelled(fig)
+    legend = [t.get_text() for leg in fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+              for t in leg.get_texts()]
+    assert "MPNN + frame averaging (4/6 runs, no fit yet)" in legend
+    assert not any(t.startswith("MPNN + frame averaging:") for t in legend)  # no fitted law from a partial ladder
+    row = table.set_index("arm").loc["MPNN + frame averaging"]
+    assert "in production: 4 of 6 runs" in row["γ_c (95% CI)"] and row["in the figure"].startswith("points only")
+    assert table.set_index("arm").loc["transformer + frame averaging", "training health"] == "no runs"
+    fig, table = bs.paired_figure(curves, epochs, zero, "tiny")
+    labels = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert "MPNN + frame averaging (2/5 runs)" in labels and "transformer + frame averaging (0/6 runs)" in labels
+    assert table.loc[table["question"] == "Q4", "as"].str.contains("not used, no verdict yet").all()
+    (q5,) = table.loc[table["question"] == "Q5", "as"]  # no run yet: one row that says so
+    assert q5 == "L(transformer + FA) / L(all-zero) (in production: 0 of 6 runs: no ratio yet)"
+
+
+def test_the_chapter_reads_a_store_in_production(tiny, tmp_path):
+    """Read from the store (train_missing=False) while runs are still training: the reference arms are strict, the
+    study's own arms give their finished runs, and the page's tables say which questions wait for which runs."""
+    store, *_ = tiny
+    partial = tmp_path / "store"
+    shutil.copytree(store, partial)
+    rs = RunStore(partial)
+    learned = [c.run_id() for c in expand(bs.stream_spec("tiny", ["canonical-learned"])[0], "tiny")]
+    multi = [c.run_id() for c in expand(bs.multi_epoch_spec("tiny"), "tiny")]
+    for run_id in learned[1:] + multi:
+        shutil.rmtree(rs.run_dir(run_id))
+    curves = bs.study("tiny", partial, train_missing=False)
+    epochs = bs.multi_epoch_study("tiny", partial, train_missing=False)
+    assert curves.attrs["in_production"]["MPNN + learned canonicalization"] == (1, len(learned))
+    assert bs.still_training(curves) == {"MPNN + learned canonicalization": (1, len(learned))}
+    assert bs.still_training(epochs) == {"MPNN + frame averaging": (0, len(set(multi)))}
+    assert "MPNN + frame averaging" not in set(epochs["arm"])
+    table = bs.new_results_table("tiny", partial, train_missing=False).set_index("claim")
+    why = dict(zip(bs.QUESTIONS, table["why"]))
+    assert why["Q2b"] == f"runs still training: MPNN + learned canonicalization 1 of {len(learned)}"
+    assert why["Q4"] == f"runs still training: MPNN + frame averaging (multi-epoch) 0 of {len(set(multi))}"
+    assert (table["verdict"] == INCONCLUSIVE).all()
+    fig, _ = bs.paired_figure(curves, epochs, bs.zero_output_loss(curves, "tiny", partial, False), "tiny")
+    assert_labelled(fig)
+    assert not rs.read_summary(learned[1])  # nothing was trained

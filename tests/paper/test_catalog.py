@@ -149,6 +149,56 @@ def test_run_study_logs_every_run_it_reads(tmp_path, monkeypatch):
     assert lines == [f"{spec['name']}\t{r}" for r in ids] * 2
 
 
+def test_run_study_finished_only_reads_the_finished_runs_and_names_the_missing(tmp_path, monkeypatch):
+    """A study still being trained (catalog.IN_PRODUCTION), read from the store: the finished runs' curves, the
+    missing runs in ``attrs["missing"]``, only the runs read in the log; with no finished run an empty frame. Without
+    ``finished_only`` a missing run is still an error."""
+    from nnip.paper._common import run_study
+    from nnip.runs import RUN_LOG, RunStore
+
+    spec = dict(catalog.specs("tiny", ["main"])[0][1])
+    ids = [c.run_id() for c in expand(spec, "tiny")]
+    log = tmp_path / "reads.tsv"
+    monkeypatch.setenv(RUN_LOG, str(log))
+    empty = run_study(spec, "tiny", tmp_path, train_missing=False, finished_only=True)
+    assert not len(empty) and empty.attrs["missing"] == ids and empty.attrs["left_out"] == {}
+    assert not log.exists() or not log.read_text()  # nothing read: nothing logged
+    rs = RunStore(tmp_path)
+    assert not any(rs.read_summary(r) for r in ids)  # and nothing trained
+
+    done = _finished_store(tmp_path, spec)[: len(ids) // 2]
+    rs.write_summary(ids[len(done)], {"status": "running", "arch": "mpnn", "params": 10})  # being trained now
+    for run_id in ids[len(done) + 1:]:  # the others: not started
+        (rs.run_dir(run_id) / "summary.json").unlink()
+    partial = run_study(spec, "tiny", tmp_path, train_missing=False, finished_only=True)
+    assert set(partial["run_id"]) == set(done) and partial.attrs["missing"] == ids[len(done):]
+    assert log.read_text().splitlines() == [f"{spec['name']}\t{r}" for r in done]
+    with pytest.raises(RuntimeError, match=rf"{len(ids) - len(done)} run\(s\) of study .* are missing"):
+        run_study(spec, "tiny", tmp_path, train_missing=False)  # the default is strict
+
+    _finished_store(tmp_path, spec)
+    full = run_study(spec, "tiny", tmp_path, train_missing=False, finished_only=True)
+    assert set(full["run_id"]) == set(ids) and full.attrs["missing"] == []
+    assert run_study(spec, "tiny", tmp_path, train_missing=False).attrs["missing"] == []
+
+
+def test_check_reads_accepts_reads_of_studies_in_production(tmp_path):
+    """A chapter in production reads its finished runs only: reading some of them is fine, reading none is fine, and
+    a run no study lists is still an error."""
+    listed = sorted(catalog.run_ids("tiny"))
+    production = sorted(catalog.in_production_run_ids("tiny") - set(listed))
+    assert production
+    log = tmp_path / "reads.tsv"
+    log.write_text("".join(f"some-study\t{r}\n" for r in listed + production[:2]))
+    assert catalog.check_reads("tiny", log) == len(listed) + 2
+    log.write_text("".join(f"some-study\t{r}\n" for r in listed + production[:2] + ["0123456789ab"]))
+    with pytest.raises(RuntimeError, match=r"1 run\(s\) read by a page but listed by no study.*0123456789ab"):
+        catalog.check_reads("tiny", log)
+    log.write_text("".join(f"some-study\t{r}\n" for r in listed[1:] + production))
+    with pytest.raises(RuntimeError, match=rf"1 run\(s\) of the catalog read by no page: {listed[0]}"):
+        catalog.check_reads("tiny", log)  # the rule for the studies of the book stays
+
+
 def test_check_reads_wants_the_pages_to_read_exactly_the_catalogs_runs(tmp_path):
     """The materials page once read data fractions the catalog did not list: the page trained them, ``--missing``
     never saw them. A whole book build now fails naming such runs, and catalog runs that no page reads."""
