@@ -239,11 +239,15 @@ from nnip.paper.transformer import TRANSFORMER_SPEC, cached_zero_output_loss  # 
 from nnip.paper.verdicts import frontier_gamma, paired_ratio, ratio  # noqa: E402
 from nnip.runs import RunStore  # noqa: E402
 
-__all__ += ["ARMS", "ARM_ARCH", "FRONTIER_ARMS", "EPOCH_ARMS", "VERDICT_COLUMNS", "GAPS_FILE", "arm_of", "pilot_study",
+__all__ += ["ARMS", "ARM_ARCH", "FRONTIER_ARMS", "EPOCH_ARMS", "VERDICT_COLUMNS", "GAPS_FILE", "STUDY_NAME", "arm_of", "pilot_study",
             "pilot_table", "study", "multi_epoch_study", "progress", "still_training", "zero_output_loss",
             "runs_table", "gammas", "estimates", "verdicts", "new_results_table", "health_table", "frontier_figure",
+            "scaling_table",
             "paired_figure", "methods_figure", "cost_table", "measured_cost", "frame_gaps_summary", "frame_gaps_table",
             "frame_gaps_figure"]
+
+#: this study's name in :mod:`nnip.paper.catalog` (``STUDIES``; ``IN_PRODUCTION`` while its runs were trained)
+STUDY_NAME = "beyond-symmetrization"
 
 figures.enable_notebook_display()  # a notebook cell ``fig`` renders our pyplot-free Figures as PNG
 
@@ -334,12 +338,16 @@ def pilot_table(curves: pd.DataFrame, preset: str | Preset) -> pd.DataFrame:
 
 
 def _own_arm(spec: dict, p: Preset, store, train_missing: bool, arm: str, record: dict) -> pd.DataFrame:
-    """The curves of one of this study's own arms (``spec``); ``record[arm] = (finished, needed)`` runs. Read from
-    the store (``train_missing=False``), an arm still being trained gives its finished runs only
-    (:func:`~nnip.paper._common.run_study` with ``finished_only``)."""
+    """The curves of one of this study's own arms (``spec``); ``record[arm] = (finished, needed)`` runs. While the
+    study is in production (:data:`nnip.paper.catalog.IN_PRODUCTION` names :data:`STUDY_NAME`) and
+    read from the store (``train_missing=False``), an arm still being trained gives its finished runs only
+    (:func:`~nnip.paper._common.run_study` with ``finished_only``); once the study is in
+    :data:`~nnip.paper.catalog.STUDIES` a missing run is an error, as for every complete study."""
     from nnip.sweep import expand  # torch-free analysis: nnip.sweep imports torch
 
-    curves = run_study(spec, p, store, train_missing, finished_only=not train_missing)
+    from nnip.paper.catalog import IN_PRODUCTION  # lazy: the catalog imports this module
+
+    curves = run_study(spec, p, store, train_missing, finished_only=STUDY_NAME in IN_PRODUCTION and not train_missing)
     needed = len({c.run_id() for c in expand(spec, p)})
     record[arm] = (needed - len(curves.attrs.get("missing") or []), needed)
     return curves
@@ -609,8 +617,10 @@ def _with_left_out(table: pd.DataFrame, first: str, last: str, *frames) -> pd.Da
 
 
 def frontier_figure(curves: pd.DataFrame, preset: str | Preset) -> tuple[Figure, pd.DataFrame]:
-    """Loss against measured training compute C (log–log) of :data:`FRONTIER_ARMS` on one axis: each arm's Pareto
-    frontier (first steps dropped, §3.2) and its eq. (4) fit, legend under the axes. Table: one row per arm of
+    """Loss against compute (log–log) of :data:`FRONTIER_ARMS`, all arms on one axis per panel: left, measured
+    training compute C; right, the modelled compute 3κ̂ND of eq. (3) with κ̂ fitted on each arm's own runs (so a
+    wrapper's extra work per parameter is in its κ̂). Each arm's Pareto frontier (first steps dropped, §3.2) and its
+    eq. (4) fit. Table (measured C, the verdicts' numbers; the 3κ̂ND exponents are in :func:`scaling_table`): one row per arm of
     ``curves`` (the transformers too) — runs, γ_c with its 95% interval (:func:`gammas`, the verdicts' numbers), the
     frontier backtest error, and training health (:func:`nnip.paper.main.training_health`: runs whose validation loss
     rose above twice its best-so-far, and the largest such rise) — shown, never used to drop a run.
@@ -622,24 +632,27 @@ def frontier_figure(curves: pd.DataFrame, preset: str | Preset) -> tuple[Figure,
     p = resolve(preset)
     training = still_training(curves)
     arms = [a for a in FRONTIER_ARMS if (curves["arm"] == a).any()]
-    fronts, laws, labels = {}, {}, {}
-    for a in arms:
-        pts = fits.prepare(curves[curves["arm"] == a], p, ARM_ARCH[a])
-        if a in training:
-            fronts[a] = pareto_frontier(pts, x=fits.X_FLOPS, y="val_loss") if len(pts) else pts
-            labels[a] = f"{a} ({training[a][0]}/{training[a][1]} runs, no fit yet)"
-        else:
-            fronts[a], rep = fits.frontier_report(pts, fits.X_FLOPS, p)
-            laws[a] = rep.estimate
-    fig = Figure(figsize=(7.6, 6.0), layout="constrained")
-    ax = fig.add_subplot()
-    figures.plot_frontiers(fronts, laws, x=fits.X_FLOPS, xlabel=fits.LABELS[fits.X_FLOPS],
-                           ylabel=fits.LABELS["val_loss"], labels=labels, ax=ax)
-    for a in (a for a in FRONTIER_ARMS if a in training and a not in arms):  # not one finished run yet
-        ax.plot([], [], " ", label=f"{a} ({training[a][0]}/{training[a][1]} runs)")
-    ax.set_title("loss–compute frontiers (eq. 4 fits, L∞ = 0)", fontsize="medium")
-    figures.legend_below(fig, [ax], ncols=2)
-    title(fig, "Beyond the paper — symmetrizing the unconstrained MPNN: frontiers on measured training compute", p)
+    fig = Figure(figsize=(11.0, 7.0), layout="constrained")
+    panels = fig.subfigures(1, 2)  # one legend under each panel: the fitted laws differ between the two
+    for panel, x, what in ((panels[0], fits.X_FLOPS, "measured training compute C"),
+                           (panels[1], fits.X_MODEL, "modelled compute 3κ̂ND (κ̂ of each arm's runs)")):
+        ax = panel.add_subplot()
+        fronts, laws, labels = {}, {}, {}
+        for a in arms:
+            pts = fits.prepare(curves[curves["arm"] == a], p, ARM_ARCH[a])
+            if a in training:
+                fronts[a] = pareto_frontier(pts, x=x, y="val_loss") if len(pts) else pts
+                labels[a] = f"{a} ({training[a][0]}/{training[a][1]} runs, no fit yet)"
+            else:
+                fronts[a], rep = fits.frontier_report(pts, x, p)
+                laws[a] = rep.estimate
+        figures.plot_frontiers(fronts, laws, x=x, xlabel=fits.LABELS[x], ylabel=fits.LABELS["val_loss"],
+                               labels=labels, ax=ax)
+        for a in (a for a in FRONTIER_ARMS if a in training and a not in arms):  # not one finished run yet
+            ax.plot([], [], " ", label=f"{a} ({training[a][0]}/{training[a][1]} runs)")
+        ax.set_title(f"frontiers on {what}\n(eq. 4 fits, L∞ = 0)", fontsize="medium")
+        figures.legend_below(panel, [ax], ncols=1)
+    title(fig, "Beyond the paper — symmetrizing the unconstrained MPNN: loss–compute frontiers", p)
 
     health = health_table(curves)
     g = gammas(curves, p)
@@ -654,6 +667,46 @@ def frontier_figure(curves: pd.DataFrame, preset: str | Preset) -> tuple[Figure,
                                        if a not in arms else "points only (runs still training)" if a in training
                                        else "yes")})
     return fig, _with_left_out(pd.DataFrame(rows), "arm", "training health", curves)
+
+
+def _from_report(rep, key: str) -> Estimate:
+    """One parameter of a :class:`nnip.scaling.Report` as an :class:`~nnip.paper.verdicts.Estimate` (its 95% interval,
+    the report's backtest error and notes)."""
+    ci = rep.ci(key) if rep.ok else None
+    are = rep.backtest.are if rep.backtest is not None else math.nan
+    value = rep.value(key) if rep.ok else math.nan
+    return Estimate(value, *ci, backtest=are) if ci else Estimate(value, note=rep.note or "no interval",
+                                                                  backtest=are)
+
+
+def scaling_table(curves: pd.DataFrame, preset: str | Preset) -> pd.DataFrame:
+    """The main study's other scaling estimates for every complete arm of :data:`FRONTIER_ARMS` — not used by any
+    verdict (the questions were fixed on γ_c of measured C), shown as the main study shows them (Fig. 2, Fig. 5,
+    Table 1, Table 7): κ̂ of eq. (3) (C ≈ 3κ̂ND, fitted on the arm's runs; backtest on the largest model), γ_c of the
+    eq. (4) frontier on 3κ̂ND, α and β of eq. (5) (bootstrap over runs, backtest on the held-out largest model) and
+    γ_c = αβ/(α+β) of eq. (7). An arm still being trained gets a row saying so and no numbers."""
+    p = resolve(preset)
+    training = still_training(curves)
+    rows = []
+    for a in (a for a in FRONTIER_ARMS if (curves["arm"] == a).any() or a in training):
+        if a in training:
+            rows.append({"arm": a, "runs": training[a][0], "κ̂ (eq. 3)": _training_note(*training[a])})
+            continue
+        sub = curves[curves["arm"] == a]
+        pts = fits.prepare(sub, p, ARM_ARCH[a])
+        kap = fits.kappa_report(sub, p, ARM_ARCH[a])
+        _, front = fits.frontier_report(pts, fits.X_MODEL, p)
+        law = fits.sum_power_law_report(pts, p, kappa=kap.value("kappa") if kap.ok else None)
+        shown = {"κ̂ (eq. 3)": _from_report(kap, "kappa"), "γ_c on 3κ̂ND (eq. 4)": _from_report(front, "gamma"),
+                 "α (eq. 5)": _from_report(law, "alpha"), "β (eq. 5)": _from_report(law, "beta"),
+                 "γ_c = αβ/(α+β) (eq. 7)": _from_report(law, "gamma_c")}
+        row = {"arm": a, "runs": int(sub["run_id"].nunique())}
+        row.update({k: _shown(e) for k, e in shown.items()})
+        row.update({f"backtest ARE, {k}": "" if not math.isfinite(e.backtest) else f"{100 * e.backtest:.1f}%"
+                    for k, e in shown.items() if k in ("κ̂ (eq. 3)", "γ_c on 3κ̂ND (eq. 4)", "α (eq. 5)")})
+        rows.append(row)
+    table = pd.DataFrame(rows).fillna("")
+    return table.rename(columns={"backtest ARE, α (eq. 5)": "backtest ARE, eq. 5"})
 
 
 def paired_figure(curves: pd.DataFrame, epochs: pd.DataFrame | None, zero_loss: float | None,

@@ -18,3 +18,15 @@ def set_analysis(monkeypatch):
                                                                                                         **changes)))
 
     return set_
+
+
+@pytest.fixture
+def symmetrization_in_production(monkeypatch):
+    """The catalog as it was while the symmetrization study was trained: the study in ``IN_PRODUCTION``, not in
+    ``STUDIES`` (the machinery for a study in production is kept for the next one). Returns its name."""
+    from nnip.paper import beyond_symmetry, catalog
+
+    name = beyond_symmetry.STUDY_NAME
+    monkeypatch.setattr(catalog, "IN_PRODUCTION", {name: catalog.STUDIES[name]})
+    monkeypatch.setattr(catalog, "STUDIES", {k: v for k, v in catalog.STUDIES.items() if k != name})
+    return name

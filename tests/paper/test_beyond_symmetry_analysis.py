@@ -186,6 +186,26 @@ def test_arms_are_fitted_on_their_own_runs_and_the_rules_follow():
     assert bs.estimates(curves, None, None, "tiny")["Q4"].note == "no multi-epoch study"
 
 
+def test_scaling_table_recovers_kappa_and_the_sum_power_law_of_each_arm(set_analysis):
+    """κ̂ (eq. 3), α and β (eq. 5) and γ_c of eq. 7 per arm, fitted on the arm's own runs: the synthetic runs have
+    C = 9ND (κ = 3) and L = 20 N^-α + 150 D^-β with each arm's own exponents; an arm in production gets no numbers."""
+    set_analysis("tiny", n_boot=8)
+    arms = {k: SYNTHETIC[k] for k in ("MPNN", "MPNN + frame averaging", "MPNN + PCA canonicalization")}
+    curves = bs._with_arms(synthetic(arms))
+    curves.attrs["in_production"] = {"MPNN + PCA canonicalization": (5, 6)}
+    table = bs.scaling_table(curves, "tiny").set_index("arm")
+    for arm in ("MPNN", "MPNN + frame averaging"):
+        _, _, alpha, beta = arms[arm]
+        value = {k: float(table.loc[arm, k].split()[0]) for k in table.columns if k.split()[0] in ("κ̂", "α", "β")}
+        assert value["κ̂ (eq. 3)"] == pytest.approx(3.0, rel=1e-6)
+        assert value["α (eq. 5)"] == pytest.approx(alpha, rel=0.02)
+        assert value["β (eq. 5)"] == pytest.approx(beta, rel=0.02)
+        eq7 = float(table.loc[arm, "γ_c = αβ/(α+β) (eq. 7)"].split()[0])
+        assert eq7 == pytest.approx(alpha * beta / (alpha + beta), rel=0.03)
+    assert table.loc["MPNN + PCA canonicalization", "κ̂ (eq. 3)"] == "in production: 5 of 6 runs"
+    assert table.loc["MPNN + PCA canonicalization", "α (eq. 5)"] == ""
+
+
 def test_runs_left_out_are_named_under_the_tables():
     curves = bs._with_arms(synthetic({k: SYNTHETIC[k] for k in ("MPNN", "MPNN + frame averaging", "transformer")}))
     curves.attrs["left_out"] = {"abc123": "failed: diverged at step 7"}
@@ -234,9 +254,9 @@ def test_a_partial_arm_gets_no_estimate_and_its_questions_no_verdict():
 
     fig, table = bs.frontier_figure(curves, "tiny")
     assert_labelled(fig)
-    legend = [t.get_text() for leg in fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+    legend = [t.get_text() for leg in fig.legends + [leg for sub in fig.subfigs for leg in sub.legends]
               for t in leg.get_texts()]
-    assert "MPNN + frame averaging (4/6 runs, no fit yet)" in legend
+    assert legend.count("MPNN + frame averaging (4/6 runs, no fit yet)") == 2  # both panels: C and 3κ̂ND
     assert not any(t.startswith("MPNN + frame averaging:") for t in legend)  # no fitted law from a partial ladder
     row = table.set_index("arm").loc["MPNN + frame averaging"]
     assert "in production: 4 of 6 runs" in row["γ_c (95% CI)"] and row["in the figure"].startswith("points only")
@@ -249,9 +269,10 @@ def test_a_partial_arm_gets_no_estimate_and_its_questions_no_verdict():
     assert q5 == "L(transformer + FA) / L(all-zero) (in production: 0 of 6 runs: no ratio yet)"
 
 
-def test_the_chapter_reads_a_store_in_production(tiny, tmp_path):
+def test_the_chapter_reads_a_store_in_production(tiny, tmp_path, monkeypatch):
     """Read from the store (train_missing=False) while runs are still training: the reference arms are strict, the
-    study's own arms give their finished runs, and the page's tables say which questions wait for which runs."""
+    study's own arms give their finished runs, and the page's tables say which questions wait for which runs. Once
+    the study is complete (in ``catalog.STUDIES``, as now) a missing run of its own arms is an error too."""
     store, *_ = tiny
     partial = tmp_path / "store"
     shutil.copytree(store, partial)
@@ -260,6 +281,11 @@ def test_the_chapter_reads_a_store_in_production(tiny, tmp_path):
     multi = [c.run_id() for c in expand(bs.multi_epoch_spec("tiny"), "tiny")]
     for run_id in learned[1:] + multi:
         shutil.rmtree(rs.run_dir(run_id))
+    with pytest.raises(RuntimeError, match=r"run\(s\) of study .* are missing"):
+        bs.study("tiny", partial, train_missing=False)  # the study is complete: strict, like every other
+    from nnip.paper import catalog
+
+    monkeypatch.setattr(catalog, "IN_PRODUCTION", {bs.STUDY_NAME: catalog.STUDIES[bs.STUDY_NAME]})
     curves = bs.study("tiny", partial, train_missing=False)
     epochs = bs.multi_epoch_study("tiny", partial, train_missing=False)
     assert curves.attrs["in_production"]["MPNN + learned canonicalization"] == (1, len(learned))

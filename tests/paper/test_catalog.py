@@ -64,7 +64,7 @@ def test_cpu_hours_counts_superseded_runs_that_no_study_reads(tmp_path):
     assert catalog.SUPERSEDED not in some.index and some.loc["all (distinct runs)", "cpu_hours"] == 1.0
 
 
-def test_cpu_hours_counts_studies_in_production_under_their_own_row(tmp_path):
+def test_cpu_hours_counts_studies_in_production_under_their_own_row(tmp_path, symmetrization_in_production):
     """Runs of a study still being trained are paid for but read by no page yet: their own row, not 'superseded',
     and none of them is listed as missing from the book."""
     from nnip.paper._common import store_path
@@ -182,7 +182,7 @@ def test_run_study_finished_only_reads_the_finished_runs_and_names_the_missing(t
     assert run_study(spec, "tiny", tmp_path, train_missing=False).attrs["missing"] == []
 
 
-def test_check_reads_accepts_reads_of_studies_in_production(tmp_path):
+def test_check_reads_accepts_reads_of_studies_in_production(tmp_path, symmetrization_in_production):
     """A chapter in production reads its finished runs only: reading some of them is fine, reading none is fine, and
     a run no study lists is still an error."""
     listed = sorted(catalog.run_ids("tiny"))
