@@ -161,7 +161,7 @@ bs.cost_table(curves, preset, store)
 # The learned canonicalizer has a fixed size, so its share shrinks as the backbone grows.
 
 # %%
-bs.measured_cost(preset)
+bs.measured_cost_table(preset, store, train_missing)
 
 # %% [markdown]
 # ## Degenerate frames

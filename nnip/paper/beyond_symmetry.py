@@ -243,7 +243,7 @@ __all__ += ["ARMS", "ARM_ARCH", "FRONTIER_ARMS", "EPOCH_ARMS", "VERDICT_COLUMNS"
             "pilot_table", "study", "multi_epoch_study", "progress", "still_training", "zero_output_loss",
             "runs_table", "gammas", "estimates", "verdicts", "new_results_table", "health_table", "frontier_figure",
             "scaling_table",
-            "paired_figure", "methods_figure", "cost_table", "measured_cost", "frame_gaps_summary", "frame_gaps_table",
+            "paired_figure", "methods_figure", "cost_table", "measured_cost", "measured_cost_table", "COST_FILE", "frame_gaps_summary", "frame_gaps_table",
             "frame_gaps_figure"]
 
 #: this study's name in :mod:`nnip.paper.catalog` (``STUDIES``; ``IN_PRODUCTION`` while its runs were trained)
@@ -960,8 +960,34 @@ def measured_cost(preset: str | Preset, molecules: Sequence[str] = COST_MOLECULE
                 row["training step × base"] = row["training step FLOPs"] / base["training step FLOPs"]
                 row["evaluation × base"] = row["evaluation FLOPs"] / base["evaluation FLOPs"]
                 rows.append(row)
-    return pd.DataFrame(rows, columns=["arm", "size", "N", "training step FLOPs", "training step × base",
-                                       "evaluation FLOPs", "evaluation × base", "uncounted ops"])
+    return pd.DataFrame(rows, columns=_COST_COLUMNS)
+
+
+_COST_COLUMNS = ["arm", "size", "N", "training step FLOPs", "training step × base", "evaluation FLOPs",
+                 "evaluation × base", "uncounted ops"]
+
+
+#: the cache of :func:`measured_cost_table`, beside the first frame-averaging stream run
+COST_FILE = "measured_cost.json"
+
+
+def measured_cost_table(preset: str | Preset, store="results", train_missing: bool = True,
+                        molecules: Sequence[str] = COST_MOLECULES) -> pd.DataFrame:
+    """:func:`measured_cost`, cached in the store (``measured_cost.json``, :data:`COST_FILE`, beside the first run of
+    the frame-averaging stream ladder, keyed by the molecules and :data:`nnip.train.config.TRAINER_VERSION`): the
+    counts take a minute of the book's build at the cpu rungs, and they are a property of the code, like
+    ``kappa_vs_width.csv``. With ``train_missing=False`` a missing cache is an error naming the file; a test
+    recounts the tiny preset's and compares."""
+    from nnip.sweep import expand  # torch-free analysis: nnip.sweep imports torch
+    from nnip.train.config import TRAINER_VERSION  # (as above)
+
+    p = resolve(preset)
+    spec = stream_spec(p, ["frame-averaging"])[0]
+    run_id = expand(spec, p)[0].run_id()
+    key = f"{','.join(molecules)}:trainer={TRAINER_VERSION}"
+    rows = cached_json(RunStore(store_path(store, p)), run_id, COST_FILE, key,
+                       lambda: measured_cost(p, molecules).to_dict(orient="records"), compute_missing=train_missing)
+    return pd.DataFrame(rows, columns=_COST_COLUMNS)
 
 
 # --- degenerate frames ---------------------------------------------------------------------------------------------

@@ -110,7 +110,18 @@ def test_costs(tiny):
     assert table.loc["MPNN + frame averaging", "N"].startswith("1×")
     sym = float(table.loc["MPNN + symmetry loss", "training FLOPs per step"].split("×")[0])
     assert 5.5 < sym < 6.5  # M = 5 extra forward/backward passes, measured
-    measured = bs.measured_cost("tiny")
+    measured = bs.measured_cost_table("tiny", store, train_missing=True)
+    pd.testing.assert_frame_equal(measured, bs.measured_cost("tiny"))  # the cache holds what a recount gives
+    pd.testing.assert_frame_equal(bs.measured_cost_table("tiny", store, train_missing=False), measured)
+    run_id = expand(bs.stream_spec("tiny", ["frame-averaging"])[0], "tiny")[0].run_id()
+    path = RunStore(store).run_dir(run_id) / bs.COST_FILE
+    aside = path.with_suffix(".aside")
+    shutil.move(path, aside)
+    try:
+        with pytest.raises(RuntimeError, match=bs.COST_FILE.replace(".", r"\.")):
+            bs.measured_cost_table("tiny", store, train_missing=False)
+    finally:
+        shutil.move(aside, path)
     fa = measured[measured["arm"] == "MPNN + frame averaging"]
     assert (fa["evaluation × base"].between(3.9, 4.3)).all()  # four frames at evaluation
     assert (fa["training step × base"].between(1.0, 1.05)).all()  # one frame per training step
