@@ -103,6 +103,21 @@ def test_every_figure_renders_with_labelled_axes(tiny):
     assert set(health["arm"]) == set(bs.ARMS) and len(health) == curves["run_id"].nunique()
 
 
+def assert_missing_cache_is_an_error(store, name, read):
+    """The cache ``name`` beside the first frame-averaging stream run exists; without it, ``read()`` (from the store,
+    computing nothing) raises one error naming the file."""
+    run_id = expand(bs.stream_spec("tiny", ["frame-averaging"])[0], "tiny")[0].run_id()
+    path = RunStore(store).run_dir(run_id) / name
+    assert path.exists()
+    aside = path.with_suffix(".aside")
+    shutil.move(path, aside)
+    try:
+        with pytest.raises(RuntimeError, match=name.replace(".", r"\.")):
+            read()
+    finally:
+        shutil.move(aside, path)
+
+
 def test_costs(tiny):
     store, curves, *_ = tiny
     table = bs.cost_table(curves, "tiny", store).set_index("arm")
@@ -113,15 +128,7 @@ def test_costs(tiny):
     measured = bs.measured_cost_table("tiny", store, train_missing=True)
     pd.testing.assert_frame_equal(measured, bs.measured_cost("tiny"))  # the cache holds what a recount gives
     pd.testing.assert_frame_equal(bs.measured_cost_table("tiny", store, train_missing=False), measured)
-    run_id = expand(bs.stream_spec("tiny", ["frame-averaging"])[0], "tiny")[0].run_id()
-    path = RunStore(store).run_dir(run_id) / bs.COST_FILE
-    aside = path.with_suffix(".aside")
-    shutil.move(path, aside)
-    try:
-        with pytest.raises(RuntimeError, match=bs.COST_FILE.replace(".", r"\.")):
-            bs.measured_cost_table("tiny", store, train_missing=False)
-    finally:
-        shutil.move(aside, path)
+    assert_missing_cache_is_an_error(store, bs.COST_FILE, lambda: bs.measured_cost_table("tiny", store, False))
     fa = measured[measured["arm"] == "MPNN + frame averaging"]
     assert (fa["evaluation × base"].between(3.9, 4.3)).all()  # four frames at evaluation
     assert (fa["training step × base"].between(1.0, 1.05)).all()  # one frame per training step
@@ -131,22 +138,13 @@ def test_costs(tiny):
 def test_frame_gaps_are_cached_and_read_back_without_data(tiny):
     store, *_ = tiny
     summary = bs.frame_gaps_summary("tiny", store, train_missing=True)
-    run_id = expand(bs.stream_spec("tiny", ["frame-averaging"])[0], "tiny")[0].run_id()
-    path = RunStore(store).run_dir(run_id) / bs.GAPS_FILE
-    assert path.exists()
     assert summary["structures"] == 64 and sum(summary["cases"]["float32"].values()) == 64
     assert sum(summary["counts"]["g1"]) + summary["below_first_edge"]["g1"] == 64
     assert bs.frame_gaps_summary("tiny", store, train_missing=False) == summary
     table = bs.frame_gaps_table(summary)
     assert list(table["case"]) == ["none", "prolate", "oblate", "spherical"]
     assert_labelled(bs.frame_gaps_figure(summary, "tiny"))
-    aside = path.with_suffix(".aside")
-    shutil.move(path, aside)
-    try:
-        with pytest.raises(RuntimeError, match=bs.GAPS_FILE.replace(".", r"\.")):
-            bs.frame_gaps_summary("tiny", store, train_missing=False)
-    finally:
-        shutil.move(aside, path)
+    assert_missing_cache_is_an_error(store, bs.GAPS_FILE, lambda: bs.frame_gaps_summary("tiny", store, False))
 
 
 # --- synthetic curves: the arms are fitted apart and the rules applied --------------------------------------------
