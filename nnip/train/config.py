@@ -5,8 +5,9 @@ A config is a tree of sections (``model``, ``data``, ``optim``, ``loss``, ``trai
 ``cfg.override(["optim.lr=5e-4", "model.hparams.hidden_dim=64"])`` applies ``--set`` style overrides.
 
 The **run id** is a short hash of the *resolved* config (:meth:`TrainConfig.resolved`: recipe weights filled in,
-defaults made explicit) **excluding** ``runtime`` (device, workers, threads, checkpoint cadence, FLOP-measurement
-cadence) and ``tags``: those change where and how fast a run executes, not what it computes. Consequences: the same
+defaults made explicit) **excluding** ``runtime`` (device, workers, threads, compilation, checkpoint cadence,
+FLOP-measurement cadence) and ``tags``: those change where and how fast a run executes, not what it computes (a
+compiled run's float32 numbers differ from the eager run's by round-off only). Consequences: the same
 experiment on CPU and on CUDA shares one id (the second is a cache hit), and AMP (``train.amp``), which does change
 the numbers, is part of the id. The dataset enters the id through its *description* (path or embedded name, n,
 seed); its content hash is stored in ``config.json`` beside it.
@@ -40,6 +41,7 @@ __all__ = [
     "ScheduleSpec",
     "EvalSpec",
     "RuntimeSpec",
+    "COMPILE_MODES",
     "ConfigError",
     "RECIPES",
     "TRAINER_VERSION",
@@ -194,6 +196,11 @@ class RuntimeSpec:
     resumed run reproduces an uninterrupted one whatever the cadence. FLOPs are counted exactly on the first
     ``flops_calibration_steps`` steps and every ``flops_every``-th step (see :mod:`nnip.train.flops`).
     ``num_workers`` DataLoader processes collate batches (neighbour lists) in parallel with training.
+    ``compile``: run the training step's forward through ``torch.compile(model)``, automatic dynamic shapes
+    (``true``: the default mode, or one of :data:`COMPILE_MODES`); ``false`` (default) runs eagerly. It changes
+    float32 results only by the reordering of fused kernels (a curve within round-off of the eager one, not
+    bit-identical), so it is a runtime choice like the device; compile time is part of the run's wall clock (see
+    :mod:`nnip.train.trainer`).
     """
 
     device: str = "cpu"
@@ -208,6 +215,26 @@ class RuntimeSpec:
     #: epoch otherwise) and for at most 200 000 structures — a single-epoch stream reads each one once anyway
     cache_structures: bool | None = None
     progress: bool = False
+    compile: bool | str = False
+
+    def __post_init__(self):
+        if isinstance(self.compile, str) and self.compile not in COMPILE_MODES:
+            raise ConfigError(f"runtime.compile = {self.compile!r} is not one of [false, true, "
+                              f"{', '.join(repr(m) for m in COMPILE_MODES)}]")
+        if not isinstance(self.compile, (bool, str)):
+            raise ConfigError(f"runtime.compile must be true/false or a mode string, got {self.compile!r}")
+
+    @property
+    def compile_mode(self) -> str | None:
+        """The ``torch.compile`` mode of ``compile`` (``"default"`` for ``true``), or None when it is off."""
+        if self.compile is False:
+            return None
+        return "default" if self.compile is True else self.compile
+
+
+#: ``runtime.compile`` strings: ``torch.compile`` modes (CUDA graphs, "reduce-overhead", need fixed shapes and
+#: every batch has its own: not offered)
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 
 
 _SECTIONS = {
@@ -487,6 +514,9 @@ def _coerce(value: Any, hint, key: str):
                 return _coerce(value, a, key)
             except ConfigError as err:
                 last = err
+        if len(non_none) > 1:  # e.g. bool | str: one message naming every accepted type, not the last one tried
+            names = " or ".join(getattr(a, "__name__", str(a)) for a in non_none)
+            raise ConfigError(f"{key} must be {names}, got {value!r}")
         raise last if last else ConfigError(f"{key}: bad value {value!r}")
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):

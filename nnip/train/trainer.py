@@ -20,6 +20,14 @@ One run = one :class:`~nnip.train.config.TrainConfig` = one directory of a :clas
 6. **failure** — a non-finite loss stops the run: ``status = failed``, ``reason = "diverged: ..."`` (final, a cache
    hit like ``done``). Other exceptions mark the run failed and propagate; re-running it resumes from its checkpoint.
 
+Compilation (``runtime.compile``): the training step's forward runs through ``torch.compile(model)``
+(:func:`compile_forward`); the eager module stays ``self.model`` and shares its parameters with the compiled
+wrapper, so optimiser, gradient all-reduce, checkpoints (its ``state_dict``) and resume are unchanged. FLOP counting
+replays the step on the eager module (a Python dispatch mode cannot run inside compiled code; eager arithmetic is
+also what is counted), and evaluation runs eagerly (no second, inference-mode compilation; the curve's validation
+numbers come from the same code as an eager run's). Compilation happens inside the first steps and counts in both
+wall clocks: it is a real cost of the run. With ``compile`` off the step is the eager code path unchanged.
+
 Wall-clock: ``wall_s`` counts everything in this process from start (evaluation included), ``wall_s_train``
 excludes evaluation and checkpointing; both accumulate across resumes (the time between the last checkpoint and a
 crash is lost). The device is recorded (``"cpu: <model>, <threads> threads"`` or the CUDA device name).
@@ -54,7 +62,8 @@ from nnip.train.tta import group_average, random_rotations
 
 # build_model_from_spec, device_name and RunRecord: re-exported (they lived here before nnip.models, _provenance
 # and record)
-__all__ = ["train", "RunRecord", "TrainingDiverged", "eval_schedule", "build_model_from_spec", "device_name"]
+__all__ = ["train", "RunRecord", "TrainingDiverged", "eval_schedule", "compile_forward", "build_model_from_spec",
+           "device_name"]
 
 log = logging.getLogger("nnip.train")
 
@@ -80,6 +89,26 @@ def eval_schedule(total_steps: int, log_points: int = 20, every: int | None = No
     if every:
         steps |= set(range(every, total_steps + 1, every))
     return sorted(s for s in steps if 1 <= s <= total_steps)
+
+
+def compile_forward(model: torch.nn.Module, mode: str | None) -> torch.nn.Module:
+    """``model`` itself when ``mode`` is None, else ``torch.compile(model, mode=mode)``.
+
+    Shapes: torch's automatic dynamic shapes (``dynamic=None``). The first batch compiles graphs specialised to its
+    sizes; the second, whose atom and edge counts differ (every batch has its own), recompiles each graph once with
+    the sizes that changed as symbols; no recompilation follows (measured: ``benchmarks/bench_compile.py``'s
+    ``recompiles`` = 0), except in code that specialises on a size in Python: the chunked S² activation of
+    :mod:`nnip.nn.so3` (EquiformerV2; eSEN with ``act_type="s2"``) recompiles for every new edge count, up to
+    torch's recompile limit. ``dynamic=True`` would save that one recompilation but makes every Python int Dynamo meets
+    symbolic, model constants included (ℓ_max, the ℓ of a Clebsch–Gordan table): eSEN and EquiformerV2 then fail to
+    trace (e3nn's ``wigner_3j`` needs a constant ℓ). The wrapper shares ``model``'s parameters and buffers; its
+    ``state_dict`` keys carry an ``_orig_mod.`` prefix, so checkpoints are taken from ``model``. Graph breaks
+    (Python code Dynamo cannot trace, e.g. :func:`nnip.nn.so3.use_reference`'s dispatch-mode check) split the
+    forward into several compiled graphs with eager glue in between; the results are the same.
+    """
+    if mode is None:
+        return model
+    return torch.compile(model, mode=mode)
 
 
 # --- the run ----------------------------------------------------------------------------------------------------
@@ -131,6 +160,8 @@ class _Run:
         # optimisation
         self.weights = LossWeights.from_spec(cfg.loss)
         self.optimizer, self.scheduler = build_optimizer(self.model, cfg.optim, total_steps=self.total_steps)
+        # the training forward: the eager model, or its compiled wrapper (runtime.compile; same parameters)
+        self.forward_model = compile_forward(self.model, rt.compile_mode)
         self.scaler = torch.amp.GradScaler("cuda") if tr.amp == "fp16" else None
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tr.amp)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
@@ -230,7 +261,7 @@ class _Run:
         else:
             local_flops = self.flop_model.predict(feats)
         with self._autocast():
-            total, task, parts = objective(self.model, batch, self.weights, sym_rotations=sym_R,
+            total, task, parts = objective(self.forward_model, batch, self.weights, sym_rotations=sym_R,
                                            sym_weight=cfg.loss.symmetry_weight)
         loss = total.sum() / n_global
         if self.scaler is not None:

@@ -11,7 +11,7 @@ import torch
 
 from nnip.runs import RunStore
 from nnip.train import TrainConfig, train
-from nnip.train import trainer as trainer_mod
+from tests.train.interrupt import interrupt_and_resume
 
 EXACT = ["step", "epoch", "atoms_seen", "structures_seen", "flops", "train_loss", "val_loss", "val_energy_mae",
          "val_force_l2", "val_energy_loss", "val_force_loss", "lr"]
@@ -66,19 +66,6 @@ def test_interrupt_and_resume_variants(tmp_path, config_factory, monkeypatch, va
     """Interrupted in-process (KeyboardInterrupt at step 9): epochs regime + cosine + symmetry loss + a worker
     process; and checkpoints off the evaluation steps with TTA."""
     cfg = config_factory(**variant)
-    ref = train(cfg, tmp_path / "ref")
-    original = trainer_mod._Run.train_step
-
-    def interrupted(self, *args):
-        if self.c["step"] == 8:
-            raise KeyboardInterrupt
-        return original(self, *args)
-
-    monkeypatch.setattr(trainer_mod._Run, "train_step", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "cut")
-    monkeypatch.setattr(trainer_mod._Run, "train_step", original)
-    assert RunStore(tmp_path / "cut").read_summary(cfg.run_id())["status"] == "running"
-    rec = train(cfg, tmp_path / "cut")
+    ref, rec = interrupt_and_resume(cfg, tmp_path, monkeypatch, at_step=8)
     assert rec.summary["resumes"] == 1
     _assert_same_curve(rec.curve(), ref.curve(), extra=["train_sym_loss", "val_loss_tta"])
