@@ -1,29 +1,33 @@
 """nnip's eSEN against fairchem-core's ``eSCNMDBackbone``: training throughput and peak memory, same architecture.
 
 Table-5 eSEN (l_max 4, m_max 2, 12 layers, hidden 32, edge channels = sphere channels C, 136 Gaussians, 100
-elements, grid feed-forward, the activation of ``--act``: ``s2`` by default as in issue 11, or ``gate``, eSEN's and
-the cpu book's default) at C in ``--channels``. One step = forward with direct forces (linear energy head, fairchem's
-``SO3_Linear(C, 1, lmax=1)`` force head in both) + energy and force MSE + backward + AdamW, on one batch of
-``--molecules`` organic molecules (the embedded ``xtb-mols`` tiny set; ethanol/acac frames if it cannot be had) with
-nnip's neighbour list (cutoff 6 Å, 30 neighbours) given to both models (fairchem with ``otf_graph=False``).
+elements, grid feed-forward) with each activation of ``--act`` (``gate``: eSEN's and the cpu book's default, Table
+5's counts; ``s2``: issue 11's), each C of ``--channels`` and each torch thread count of ``--threads``. One step =
+forward with direct forces (linear energy head, fairchem's ``SO3_Linear(C, 1, lmax=1)`` force head in both) +
+energy and force MSE + backward + AdamW, on one batch of ``--molecules`` organic molecules (the embedded
+``xtb-mols`` tiny set; ethanol/acac frames if it cannot be had) with nnip's neighbour list (cutoff 6 Å, 30
+neighbours) given to both models (fairchem with ``otf_graph=False``).
 
-Every (implementation, C) runs in its own process (``--repeats`` times, the implementations alternating, so that a
-busy machine loads both alike); a process reports atoms/s of its fastest of ``--steps`` timed steps after
-``--warmup`` steps (the least disturbed by other work on a shared machine; the mean is printed per process too) and
-its peak resident set (``ru_maxrss``: imports, model, data, optimiser and the step). The table prints nnip/fairchem
-ratios of the medians over processes, measured in the same run.
+Every (implementation, activation, threads, C) runs in its own process (``--repeats`` times, the implementations
+alternating, so that a busy machine loads both alike); a process reports atoms/s of its fastest of ``--steps`` timed
+steps after ``--warmup`` steps (the least disturbed by other work on a shared machine; the mean is printed per
+process too) and its peak resident set (``ru_maxrss``: imports, model, data, optimiser and the step). The table
+prints nnip/fairchem ratios of the medians over processes, measured in the same run, and the header names the CPU.
 
 Runs only where ``fairchem`` imports (a scratch venv outside the project: see benchmarks/README.md); fairchem is
 never an nnip requirement and none of its code is used by nnip.
 
-    /work/scratch/fairchem-venv/bin/python benchmarks/bench_vs_fairchem.py [--channels 4,8,16] [--threads 2]
+    /work/scratch/fairchem-venv/bin/python benchmarks/bench_vs_fairchem.py [--act gate,s2] [--channels 4,8,16]
+        [--threads 1,2] [--repeats 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
+import platform
 import resource
 import statistics
 import subprocess
@@ -98,11 +102,11 @@ def _nnip_model(C: int, act: str):
     return model, model
 
 
-def worker(impl: str, C: int, args) -> dict:
-    torch.set_num_threads(args.threads)
-    batch, source = _batch(args.molecules)
+def _training_step(impl: str, C: int, act: str, batch):
+    """A seeded model of ``impl`` and one training step on ``batch`` (forward, energy + force MSE, backward,
+    AdamW); returns ``(step, model)``."""
     torch.manual_seed(0)
-    model, forward = (_nnip_model if impl == "nnip" else _fairchem_model)(C, args.act)
+    model, forward = (_nnip_model if impl == "nnip" else _fairchem_model)(C, act)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
@@ -114,6 +118,13 @@ def worker(impl: str, C: int, args) -> dict:
         opt.step()
         return loss.item()
 
+    return step, model
+
+
+def worker(impl: str, C: int, args) -> dict:
+    torch.set_num_threads(args.threads)
+    batch, source = _batch(args.molecules)
+    step, model = _training_step(impl, C, args.act, batch)
     for _ in range(args.warmup):
         step()
     times = []
@@ -130,11 +141,46 @@ def worker(impl: str, C: int, args) -> dict:
     }  # fmt: skip
 
 
+def interleaved_worker(C: int, args) -> dict:
+    """Both implementations in one process on the same batch, their steps alternating (nnip, fairchem, fairchem,
+    nnip, …): a busy machine's load drifts over minutes, which separate processes see unequally; here the speed
+    ratio is the median over pairs of adjacent steps. No memory figures (one process holds both)."""
+    torch.set_num_threads(args.threads)
+    batch, source = _batch(args.molecules)
+    steps = {impl: _training_step(impl, C, args.act, batch)[0] for impl in ("nnip", "fairchem")}
+    for _ in range(args.warmup):
+        for impl in steps:
+            steps[impl]()
+    times: dict[str, list[float]] = {"nnip": [], "fairchem": []}
+    for k in range(args.steps):
+        for impl in ("nnip", "fairchem") if k % 2 == 0 else ("fairchem", "nnip"):
+            start = time.perf_counter()
+            steps[impl]()
+            times[impl].append(time.perf_counter() - start)
+    ratios = [f / n for n, f in zip(times["nnip"], times["fairchem"])]
+    return {
+        "impl": "interleaved", "C": C, "atoms": batch.num_atoms, "edges": batch.num_edges, "data": source,
+        "atoms_per_s": {i: batch.num_atoms / statistics.median(t) for i, t in times.items()},
+        "speed_ratio": statistics.median(ratios), "ratios": ratios,
+    }  # fmt: skip
+
+
 # --- driver ----------------------------------------------------------------------------------------------------
-def _run_worker(impl: str, C: int, args) -> dict:
-    cmd = [sys.executable, __file__, "--worker", impl, "--channels", str(C), "--threads", str(args.threads),
+def cpu_model() -> str:
+    """The CPU's model name (``lscpu``'s "Model name", read from /proc/cpuinfo; the platform's answer elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _run_worker(impl: str, C: int, act: str, threads: int, args) -> dict:
+    cmd = [sys.executable, __file__, "--worker", impl, "--channels", str(C), "--threads", str(threads),
            "--steps", str(args.steps), "--warmup", str(args.warmup), "--molecules", str(args.molecules),
-           "--act", args.act]  # fmt: skip
+           "--act", act]  # fmt: skip
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -142,48 +188,73 @@ def _run_worker(impl: str, C: int, args) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--channels", default="4,8,16", help="comma-separated sphere (= edge) channels C")
-    p.add_argument("--act", default="s2", choices=("s2", "gate"))
-    p.add_argument("--threads", type=int, default=1, help="torch threads per process (1: stable on a shared box)")
+    p.add_argument("--act", default="gate,s2", help="comma-separated activations (gate, s2)")
+    p.add_argument("--threads", default="1,2", help="comma-separated torch threads per process")
     p.add_argument("--steps", type=int, default=3, help="timed steps per process; atoms/s of its fastest step")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=1, help="processes per (implementation, C), alternating")
     p.add_argument("--molecules", type=int, default=64)
-    p.add_argument("--worker", choices=("nnip", "fairchem"), help=argparse.SUPPRESS)
+    p.add_argument("--interleave", action="store_true",
+                   help="speed only: both implementations in one process per configuration, steps alternating")
+    p.add_argument("--worker", choices=("nnip", "fairchem", "interleaved"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, int(args.channels), args)))
+        args.threads = int(args.threads)
+        run = interleaved_worker if args.worker == "interleaved" else functools.partial(worker, args.worker)
+        print(json.dumps(run(int(args.channels), args)))
         return 0
+    acts = args.act.split(",")
+    if not set(acts) <= {"gate", "s2"}:
+        p.error(f"--act: gate and/or s2, got {args.act!r}")
     if not _fairchem_available():
         print("skipped: fairchem-core is not importable here (see benchmarks/README.md for its scratch venv)")
         return 0
     import fairchem.core
 
-    print(f"# torch {torch.__version__}, fairchem-core {getattr(fairchem.core, '__version__', '?')}, "
-          f"threads {args.threads}, act {args.act}, {args.steps} timed + {args.warmup} warm-up steps per process, "
-          f"{args.repeats} process(es) per implementation and C, load average {os.getloadavg()[0]:.1f} at start")  # fmt: skip
+    print(f"# torch {torch.__version__}, fairchem-core {getattr(fairchem.core, '__version__', '?')}, CPU {cpu_model()} "
+          f"({os.cpu_count()} logical), {args.steps} timed + {args.warmup} warm-up steps per process, {args.repeats} "
+          f"process(es) per implementation and configuration, load average {os.getloadavg()[0]:.1f} at start")  # fmt: skip
+    if args.interleave:
+        return _interleaved_table(acts, args)
     rows = []
-    for C in (int(c) for c in args.channels.split(",")):
-        runs: dict[str, list[dict]] = {"nnip": [], "fairchem": []}
-        for k in range(args.repeats):
-            for impl in (("nnip", "fairchem") if k % 2 == 0 else ("fairchem", "nnip")):
-                r = _run_worker(impl, C, args)
-                runs[impl].append(r)
-                print(f"#   C={C} {impl:<8} {r['atoms_per_s']:8.1f} atoms/s (best step; mean {r['atoms_per_s_mean']:.1f})"
-                      f"  peak RSS {r['peak_rss_mib']:.0f} MiB  load {os.getloadavg()[0]:.1f}", flush=True)
-        med = {i: {key: statistics.median(r[key] for r in rs) for key in ("atoms_per_s", "peak_rss_mib")}
-               for i, rs in runs.items()}  # fmt: skip
-        first = runs["nnip"][0]
-        rows.append((C, first, runs["fairchem"][0]["params"], med))
-    print(f"# batch: {rows[0][1]['atoms']} atoms, {rows[0][1]['edges']} edges ({rows[0][1]['data']})")
-    header = (f"{'C':>3}{'params nnip':>13}{'fairchem':>10}{'nnip atoms/s':>14}{'fairchem':>10}{'speed ratio':>13}"
-              f"{'peak RSS nnip':>15}{'fairchem':>10}{'RSS ratio':>11}")  # fmt: skip
+    for act in acts:
+        for threads in (int(t) for t in args.threads.split(",")):
+            for C in (int(c) for c in args.channels.split(",")):
+                runs: dict[str, list[dict]] = {"nnip": [], "fairchem": []}
+                for k in range(args.repeats):
+                    for impl in (("nnip", "fairchem") if k % 2 == 0 else ("fairchem", "nnip")):
+                        r = _run_worker(impl, C, act, threads, args)
+                        runs[impl].append(r)
+                        print(f"#   {act} {threads}t C={C} {impl:<8} {r['atoms_per_s']:8.1f} atoms/s (best step; mean "
+                              f"{r['atoms_per_s_mean']:.1f})  peak RSS {r['peak_rss_mib']:.0f} MiB  "
+                              f"load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
+                med = {i: {key: statistics.median(r[key] for r in rs) for key in ("atoms_per_s", "peak_rss_mib")}
+                       for i, rs in runs.items()}  # fmt: skip
+                rows.append((act, threads, C, runs["nnip"][0], runs["fairchem"][0]["params"], med))
+    print(f"# batch: {rows[0][3]['atoms']} atoms, {rows[0][3]['edges']} edges ({rows[0][3]['data']})")
+    header = (f"{'act':<5}{'thr':>4}{'C':>4}{'params nnip':>13}{'fairchem':>10}{'nnip atoms/s':>14}{'fairchem':>10}"
+              f"{'speed ratio':>13}{'peak RSS nnip':>15}{'fairchem':>10}{'RSS ratio':>11}")  # fmt: skip
     print(header)
     print("-" * len(header))
-    for C, first, fc_params, med in rows:
+    for act, threads, C, first, fc_params, med in rows:
         n, f = med["nnip"], med["fairchem"]
-        print(f"{C:>3}{first['params']:>13,}{fc_params:>10,}{n['atoms_per_s']:>14.1f}{f['atoms_per_s']:>10.1f}"
-              f"{n['atoms_per_s'] / f['atoms_per_s']:>13.2f}{n['peak_rss_mib']:>11.0f} MiB{f['peak_rss_mib']:>6.0f} MiB"
-              f"{n['peak_rss_mib'] / f['peak_rss_mib']:>11.2f}")  # fmt: skip
+        print(f"{act:<5}{threads:>4}{C:>4}{first['params']:>13,}{fc_params:>10,}{n['atoms_per_s']:>14.1f}"
+              f"{f['atoms_per_s']:>10.1f}{n['atoms_per_s'] / f['atoms_per_s']:>13.2f}{n['peak_rss_mib']:>11.0f} MiB"
+              f"{f['peak_rss_mib']:>6.0f} MiB{n['peak_rss_mib'] / f['peak_rss_mib']:>11.2f}")  # fmt: skip
+    return 0
+
+
+def _interleaved_table(acts: list[str], args) -> int:
+    header = f"{'act':<5}{'thr':>4}{'C':>4}{'nnip atoms/s':>14}{'fairchem':>10}{'speed ratio':>13}  ratios of step pairs"
+    print(header)
+    print("-" * len(header))
+    for act in acts:
+        for threads in (int(t) for t in args.threads.split(",")):
+            for C in (int(c) for c in args.channels.split(",")):
+                r = _run_worker("interleaved", C, act, threads, args)
+                a = r["atoms_per_s"]
+                print(f"{act:<5}{threads:>4}{C:>4}{a['nnip']:>14.1f}{a['fairchem']:>10.1f}{r['speed_ratio']:>13.2f}  "
+                      f"{' '.join(f'{x:.2f}' for x in r['ratios'])}  (load {os.getloadavg()[0]:.1f})", flush=True)
     return 0
 
 

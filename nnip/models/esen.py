@@ -143,7 +143,7 @@ class _EdgeDegreeEmbedding(nn.Module):
         radial = self.rad_func(x_edge) if radial_hidden is None else self.rad_func.forward_from_first(radial_hidden)
         m0 = radial.reshape(-1, self.l_max + 1, self.channels)  # (E, L+1, C)
         msg = torch.bmm(rot_out[:, :, : self.l_max + 1], m0)  # m = 0 rows come first in m-major order
-        return scatter_sum(msg, dst, num_atoms) / self.rescale
+        return so3.scatter_rows(msg, dst, num_atoms) / self.rescale
 
 
 class _Edgewise(nn.Module):
@@ -164,19 +164,19 @@ class _Edgewise(nn.Module):
         self.conv2 = so3.SO2Linear(H, C, L, M)
 
     def forward(self, x, x_edge, rot_in, rot_out, src, dst, radial_hidden=None):
-        msg = torch.cat([x.index_select(0, src), x.index_select(0, dst)], dim=2)  # (E, K, 2C)
+        msg = so3.gather_edge_pairs(x, src, dst)  # (E, K, 2C)
         msg = torch.bmm(rot_in, msg)  # (E, K_m, 2C) edge frame, |m| <= m_max, m-major
         if isinstance(self.act, so3.GateActivation) and not so3.use_reference(msg):
             # conv1 -> gate -> conv2 on m-blocks: no cat/split (and no gathered gates) between them; same function
             parts, gates = self.conv1.forward_parts(
                 self.conv1.split_parts(msg), self.conv1.radial_scale(x_edge, radial_hidden)
             )
-            msg = torch.cat(self.conv2.forward_parts(self.act.forward_parts(gates, parts))[0], dim=1)
+            msg = so3.gated_so2_linear(self.act, self.conv2, gates, parts)  # keeps no gated blocks for backward
         else:
             msg, gates = self.conv1(msg, x_edge, radial_hidden)  # (E, K_m, H), (E, extra)
             msg = self.conv2(self.act(gates, msg))  # (E, K_m, C)
         msg = torch.bmm(rot_out, msg)  # (E, K, C) back to the global frame, times the envelope
-        return scatter_sum(msg, dst, x.shape[0])
+        return so3.scatter_rows(msg, dst, x.shape[0])
 
 
 class _SpectralAtomwise(nn.Module):

@@ -63,6 +63,7 @@ __all__ = [
     "SO2Convolution",
     "SO3Linear",
     "GateActivation",
+    "gated_so2_linear",
     "S2Grid",
     "S2Activation",
     "SeparableS2Activation",
@@ -70,6 +71,9 @@ __all__ = [
     "EquivariantRMSNorm",
     "EquivariantLayerNorm",
     "fused_radial_inputs",
+    # message passing over edges
+    "gather_edge_pairs",
+    "scatter_rows",
     # the plain code the fast paths are tested against
     "reference_implementation",
     "use_reference",
@@ -208,6 +212,61 @@ def rotate_from_edge(x: torch.Tensor, wigner: torch.Tensor, order: torch.Tensor 
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# gathering node features onto edges and summing messages back (eq. 14's sum over neighbours)
+# ---------------------------------------------------------------------------------------------------------------
+class _GatherEdgePairs(torch.autograd.Function):
+    r"""``[x_src ‖ x_dst]``: ``(n, K, C) -> (E, K, 2C)``, with a backward that sums on contiguous 2-D rows.
+
+    The plain ``cat([x.index_select(0, src), x.index_select(0, dst)], dim=2)`` hands each ``index_select``'s
+    backward a channel slice of the ``(E, K, 2C)`` gradient; ``index_add_`` of a non-contiguous ``(E, K, C)`` source
+    falls back to an element-wise ``scatter_add_`` over an expanded index, ~100× slower on CPU than ``index_add_`` of
+    contiguous ``(E, K·C)`` rows. Here both halves are made contiguous by one copy and summed as rows. Each output
+    row is accumulated in edge order as in the plain code and the two halves are added as autograd adds them, so
+    value and gradient are bit-identical to it.
+    """
+
+    @staticmethod
+    def forward(ctx, x, src, dst):
+        n, K, C = x.shape
+        ctx.save_for_backward(src, dst)
+        ctx.n = n
+        return torch.cat([x.index_select(0, src), x.index_select(0, dst)], dim=2)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        src, dst = ctx.saved_tensors
+        E, K, C2 = grad.shape
+        C = C2 // 2
+        halves = grad.reshape(E, K, 2, C).permute(2, 0, 1, 3).contiguous().view(2, E, K * C)
+        to_src = grad.new_zeros(ctx.n, K * C).index_add_(0, src, halves[0])
+        to_dst = grad.new_zeros(ctx.n, K * C).index_add_(0, dst, halves[1])
+        return (to_src + to_dst).view(ctx.n, K, C), None, None
+
+
+def gather_edge_pairs(x: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """Source and target features of every edge side by side, ``(n, K, C) -> (E, K, 2C)`` (the input of eSEN's
+    message, eq. 20). The fast path (:class:`_GatherEdgePairs`) is the plain ``cat`` of two ``index_select`` calls
+    with a faster backward."""
+    if use_reference(x) or not x.requires_grad:
+        return torch.cat([x.index_select(0, src), x.index_select(0, dst)], dim=2)
+    return _GatherEdgePairs.apply(x, src, dst)
+
+
+def scatter_rows(msg: torch.Tensor, index: torch.Tensor, dim_size: int) -> torch.Tensor:
+    """``out[k] = Σ_{e: index[e] = k} msg[e]`` (:func:`nnip.nn.scatter_sum`, eq. 14's sum over neighbours) for
+    ``(E, …)`` messages, summed as contiguous 2-D rows: ``index_add_`` of a 3-D source runs an element-wise
+    ``scatter_add_`` over an expanded index, several times slower on CPU. Same summation order, bit-identical."""
+    if use_reference(msg):
+        from nnip.nn.scatter import scatter_sum
+
+        return scatter_sum(msg, index, dim_size)
+    rows = msg.contiguous().view(msg.shape[0], math.prod(msg.shape[1:]))
+    out = rows.new_zeros(dim_size, rows.shape[1]).index_add_(0, index, rows)
+    return out.view(dim_size, *msg.shape[1:])
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # radial MLP and SO(2) linear maps
 # ---------------------------------------------------------------------------------------------------------------
 class RadialMLP(nn.Sequential):
@@ -243,6 +302,42 @@ def fused_radial_inputs(mlps: Sequence[RadialMLP], x: torch.Tensor) -> tuple[tor
     weight = torch.cat([m[0].weight for m in mlps])
     bias = torch.cat([m[0].bias for m in mlps])
     return nn.functional.linear(x, weight, bias).split([m[0].out_features for m in mlps], dim=1)
+
+
+class _ScaledLinear(torch.autograd.Function):
+    r"""``y = (x ⊙ s)_{flat} W^T (+ b)``: the radial-conditioned input scaling of eSCN/eSEN's SO(2) convolution
+    (eq. 21–22 with the per-edge invariant ``s``) and its linear map, saving ``x`` and ``s`` only.
+
+    ``x (n, …)``, ``s`` broadcastable to ``x``, flattened per row before the product. The plain composition keeps
+    ``x`` and ``s`` (for the product's gradients) *and* ``x ⊙ s`` (for ``W``'s) — an ``(E, K_m·C_in)`` tensor per
+    layer on the edges; here ``x ⊙ s`` is recomputed in backward (one elementwise product). Every gradient uses
+    autograd's own formulas for ``mul`` and ``addmm``/``mm``, in the same order: bit-identical to the plain code.
+    """
+
+    @staticmethod
+    def forward(ctx, x, s, weight, bias):
+        xs = (x * s).reshape(x.shape[0], weight.shape[1])
+        y = torch.addmm(bias, xs, weight.t()) if bias is not None else xs.mm(weight.t())
+        ctx.save_for_backward(x, s, weight)
+        ctx.has_bias = bias is not None
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        x, s, weight = ctx.saved_tensors
+        grad_x = grad_s = grad_w = grad_b = None
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            grad_xs = grad.mm(weight).view(x.shape)
+            if ctx.needs_input_grad[0]:
+                grad_x = grad_xs * s
+            if ctx.needs_input_grad[1]:
+                grad_s = (grad_xs * x).sum_to_size(s.shape)
+        if ctx.needs_input_grad[2]:
+            grad_w = grad.t().mm((x * s).reshape(x.shape[0], weight.shape[1]))  # autograd's mm_mat2_backward
+        if ctx.has_bias and ctx.needs_input_grad[3]:
+            grad_b = grad.sum(0)
+        return grad_x, grad_s, grad_w, grad_b
 
 
 class SO2Linear(nn.Module):
@@ -296,22 +391,30 @@ class SO2Linear(nn.Module):
         # slice zero-fills and accumulates a gradient of the whole input
         scales = scale.split([n_m * c_in for n_m in sizes], dim=1) if scale is not None else (None,) * len(sizes)
         x0 = rows[0].reshape(n, sizes[0] * c_in)
-        if scales[0] is not None:
-            x0 = x0 * scales[0]
-        y0 = self.fc_m0(x0)
+        if scales[0] is not None:  # (x0 ⊙ s) W + b without keeping x0 ⊙ s for backward
+            y0 = _ScaledLinear.apply(x0, scales[0], self.fc_m0.weight, self.fc_m0.bias)
+        else:
+            y0 = self.fc_m0(x0)
         extra = None
         if self.extra_m0_channels:
             extra, y0 = y0.split([self.extra_m0_channels, sizes[0] * c_out], dim=1)
         out = [y0.reshape(n, sizes[0], c_out)]
-        for xm, s_m, n_m, fc in zip(rows[1:], scales[1:], sizes[1:], self.fc_m):
-            if s_m is not None:
-                xm = xm.reshape(n, 2, n_m * c_in) * s_m.unsqueeze(1)
-            xm = xm.reshape(n, 2 * n_m * c_in)  # [x_{+m} | x_{-m}]
-            # [y_{+m} | y_{-m}] = [x_{+m} | x_{-m}] [[W_r, W_i], [-W_i, W_r]]^T: one product, no sub/add/cat
-            w_r, w_i = fc.weight.split(n_m * c_out, dim=0)
-            w = torch.cat([torch.cat([w_r, -w_i], dim=1), torch.cat([w_i, w_r], dim=1)], dim=0)
-            out.append((xm @ w.T).reshape(n, 2 * n_m, c_out))
+        for xm, s_m, n_m, w in zip(rows[1:], scales[1:], sizes[1:], self.block_weights()):
+            if s_m is not None:  # the same ±m scaling, x ⊙ s not kept for backward
+                ym = _ScaledLinear.apply(xm.reshape(n, 2, n_m * c_in), s_m.unsqueeze(1), w, None)
+            else:
+                ym = xm.reshape(n, 2 * n_m * c_in) @ w.T  # [x_{+m} | x_{-m}]
+            out.append(ym.reshape(n, 2 * n_m, c_out))
         return out, extra
+
+    def block_weights(self) -> list[torch.Tensor]:
+        r"""Per ``0 < m ≤ m_max`` the block weight ``[[W_r, -W_i], [W_i, W_r]]`` with
+        ``[y_{+m} | y_{-m}] = [x_{+m} | x_{-m}] w^T`` (eq. 21–22 as one product: no sub/add/cat)."""
+        ws = []
+        for n_m, fc in zip(self.sizes[1:], self.fc_m):
+            w_r, w_i = fc.weight.split(n_m * self.out_channels, dim=0)
+            ws.append(torch.cat([torch.cat([w_r, -w_i], dim=1), torch.cat([w_i, w_r], dim=1)], dim=0))
+        return ws
 
     def _forward_reference(self, x: torch.Tensor, scale: torch.Tensor | None = None):
         """The plain implementation (slices, one product per ``±m`` pair): the function :meth:`forward` computes."""
@@ -429,13 +532,94 @@ class GateActivation(nn.Module):
         """The gate on the m-blocks of an m-major edge feature (:meth:`SO2Linear.forward_parts`: degrees ``0 … l_max``
         for ``m = 0``, then ``m … l_max`` twice for each ``m > 0``): each block multiplies a slice of the gates by
         broadcasting, with no gather of the gates to every row and no cat. Same values as :meth:`forward`."""
-        n, L, C = gates.shape[0], self.l_max, self.channels
-        g = torch.sigmoid(gates).reshape(n, L, C)
+        return _gate_blocks(gates, parts, self.l_max, self.channels)[0]
+
+
+def _gate_blocks(gates: torch.Tensor, parts, L: int, C: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """:meth:`GateActivation.forward_parts` for degree ``L`` and ``C`` channels: the gated m-blocks and
+    ``sigmoid(gates)`` as ``(n, L, C)``."""
+    n = gates.shape[0]
+    g = torch.sigmoid(gates).reshape(n, L, C)
+    x0, rest = parts[0].split([1, L], dim=1)
+    out = [torch.cat([nn.functional.silu(x0), rest * g], dim=1)]
+    for m, part in enumerate(parts[1:], start=1):
+        out.append((part.reshape(n, 2, L - m + 1, C) * g[:, None, m - 1 :]).reshape(n, 2 * (L - m + 1), C))
+    return out, g
+
+
+class _GatedSO2Linear(torch.autograd.Function):
+    r"""``SO2Linear(gate(gates, parts))`` on m-blocks, saving the gate's inputs only (see :func:`gated_so2_linear`).
+
+    Inputs (flat, for autograd): ``gates (n, L·H)``, the ``m = 0`` weight and bias, one block weight
+    ``[[W_r, -W_i], [W_i, W_r]]`` per ``m > 0`` (as :meth:`SO2Linear.forward_parts` builds it), then the m-blocks.
+    Backward recomputes ``sigmoid(gates)`` and the gated blocks (elementwise) instead of keeping them.
+    """
+
+    @staticmethod
+    def forward(ctx, gates, w0, b0, L, H, n_m_blocks, *tensors):
+        ws, parts = tensors[:n_m_blocks], tensors[n_m_blocks:]
+        n = gates.shape[0]
+        acts, sig = _GatedSO2Linear._gated(gates, parts, L, H)
+        out = [torch.addmm(b0, acts[0], w0.t())]
+        out += [a.mm(w.t()) for a, w in zip(acts[1:], ws)]
+        ctx.L, ctx.H, ctx.n_m_blocks = L, H, n_m_blocks
+        ctx.save_for_backward(gates, w0, *ws, *parts)
+        c_out = w0.shape[0] // (L + 1)
+        return torch.cat([y.view(n, y.shape[1] // c_out, c_out) for y in out], dim=1)
+
+    @staticmethod
+    def _gated(gates, parts, L, H):
+        """The gate of :meth:`GateActivation.forward_parts`, each block flattened per row; and ``sigmoid(gates)``."""
+        out, sig = _gate_blocks(gates, parts, L, H)
+        return [a.reshape(a.shape[0], a.shape[1] * H) for a in out], sig
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        L, H, k = ctx.L, ctx.H, ctx.n_m_blocks
+        gates, w0, *rest_saved = ctx.saved_tensors
+        ws, parts = rest_saved[:k], rest_saved[k:]
+        n = gates.shape[0]
+        c_out = w0.shape[0] // (L + 1)
+        acts, sig = _GatedSO2Linear._gated(gates, parts, L, H)
+        grads_out = grad.split([L + 1, *(w.shape[0] // c_out for w in ws)], dim=1)
+        grads_out = [g.reshape(n, g.shape[1] * g.shape[2]) for g in grads_out]
+        grad_w = [g.t().mm(a) for a, g in zip(acts, grads_out)]  # autograd's mm_mat2_backward for a weight's .t()
+        grad_b0 = grads_out[0].sum(0)
+        # the gate's backward: d/d(x0) silu, d/d(rest, part) = ḡ ⊙ σ, d/dσ accumulated over the blocks using it
+        grad_a0 = grads_out[0].mm(w0).view(n, L + 1, H)
         x0, rest = parts[0].split([1, L], dim=1)
-        out = [torch.cat([nn.functional.silu(x0), rest * g], dim=1)]
-        for m, part in enumerate(parts[1:], start=1):
-            out.append((part.reshape(n, 2, L - m + 1, C) * g[:, None, m - 1 :]).reshape(n, 2 * (L - m + 1), C))
-        return out
+        grad_parts = [torch.cat([torch.ops.aten.silu_backward(grad_a0[:, :1], x0), grad_a0[:, 1:] * sig], dim=1)]
+        grad_sig = torch.zeros_like(sig)
+        for m in range(len(ws), 0, -1):  # highest m first, then m = 0: the order autograd sums the plain code's
+            g, w, part = grads_out[m], ws[m - 1], parts[m]
+            grad_a = g.mm(w).view(n, 2, L - m + 1, H)
+            grad_parts.insert(1, (grad_a * sig[:, None, m - 1 :]).reshape(n, 2 * (L - m + 1), H))
+            grad_sig[:, m - 1 :] += (grad_a * part.reshape(n, 2, L - m + 1, H)).sum(1)
+        grad_sig += grad_a0[:, 1:] * rest
+        grad_gates = torch.ops.aten.sigmoid_backward(grad_sig, sig).reshape(n, L * H)
+        return (grad_gates, grad_w[0], grad_b0, None, None, None, *grad_w[1:], *grad_parts)
+
+
+def gated_so2_linear(act: GateActivation, linear: "SO2Linear", gates: torch.Tensor, parts) -> torch.Tensor:
+    r"""``cat(linear.forward_parts(act.forward_parts(gates, parts))[0], dim=1)``: eSEN's message after its first
+    SO(2) convolution — the gate (SiLU on ``l = 0``, ``x_l ⊙ sigmoid(g_l)`` on ``l > 0``) then the SO(2) linear map
+    of eq. (21)–(22) — as one autograd node that keeps only its inputs for backward.
+
+    The plain composition keeps the gated m-blocks (``(E, K_m·H)``, the second map's input, for its weight
+    gradient) besides the gate's own inputs; here they are recomputed from ``parts`` and ``gates`` in backward
+    (elementwise), so the edges hold one ``(E, K_m·H)`` tensor less per layer. ``parts``: the m-blocks of
+    :meth:`SO2Linear.forward_parts` (``(E, l_max+1, H)`` then ``(E, 2 n_m, H)``); ``linear`` without extra ``m = 0``
+    outputs. Same function and bit-identical gradients: backward uses autograd's formulas and sums the gate
+    gradient's contributions in the order autograd sums the plain code's. Plain code on the reference path.
+    """
+    if use_reference(gates) or linear.extra_m0_channels:
+        return torch.cat(linear.forward_parts(act.forward_parts(gates, parts))[0], dim=1)
+    ws = linear.block_weights()
+    assert linear.in_channels == act.channels
+    return _GatedSO2Linear.apply(
+        gates, linear.fc_m0.weight, linear.fc_m0.bias, act.l_max, act.channels, len(ws), *ws, *parts
+    )
 
 
 @contextlib.contextmanager

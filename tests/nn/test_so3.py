@@ -341,3 +341,81 @@ def test_gate_and_so2_on_m_blocks_equal_the_whole_tensor_path(m_max):
     assert torch.equal(a, b)
     for ga, gb in zip(torch.autograd.grad((a * w).sum(), params), torch.autograd.grad((b * w).sum(), params)):
         assert torch.allclose(ga, gb, rtol=1e-13, atol=1e-14)
+
+
+@pytest.mark.parametrize("n,E", [(7, 40), (300, 20000)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_edge_gather_and_scatter_fast_paths_equal_plain(dtype, n, E):
+    """:func:`so3.gather_edge_pairs` (backward on contiguous rows) and :func:`so3.scatter_rows` are the plain
+    ``cat`` of two ``index_select`` and :func:`nnip.nn.scatter_sum`: values and gradients bit-identical."""
+    from nnip.nn import scatter_sum
+
+    x = torch.randn(n, 9, 3, dtype=dtype, requires_grad=True)
+    src, dst = torch.randint(0, n, (E,)), torch.sort(torch.randint(0, n, (E,))).values
+    w = torch.randn(E, 9, 6, dtype=dtype)
+
+    def run(gather, scatter):
+        y = gather(x, src, dst)
+        out = scatter(y * w, dst, n)
+        return [y, out, *torch.autograd.grad((out * out).sum(), x)]
+
+    fast = run(so3.gather_edge_pairs, so3.scatter_rows)
+    plain = run(lambda x, s, d: torch.cat([x.index_select(0, s), x.index_select(0, d)], dim=2), scatter_sum)
+    with so3.reference_implementation():
+        ref = run(so3.gather_edge_pairs, so3.scatter_rows)
+    for a, b, c in zip(fast, plain, ref):
+        assert torch.equal(a, b) and torch.equal(b, c)
+
+
+@pytest.mark.parametrize("n", [11, 3000])  # 3000 rows: BLAS blocks the weight gradient's reduction over edges
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_scaled_so2_products_bit_identical_to_plain(dtype, n):
+    """The radial-scaled SO(2) products (``x ⊙ s`` recomputed in backward, eq. 21–22) give the plain composition's
+    values and gradients bit for bit (m = 0 with bias, m > 0 block weights)."""
+    layer = so3.SO2Linear(5, 4, L_MAX, 2).to(dtype)
+    x = torch.randn(n, 19, 5, dtype=dtype, requires_grad=True)
+    s = torch.randn(n, layer.radial_dim, dtype=dtype, requires_grad=True)
+    params = [x, s, *layer.parameters()]
+
+    def plain_parts(rows, scale):  # the composition before the fused product: scale, then the products
+        n, c_in, c_out, sizes = x.shape[0], layer.in_channels, layer.out_channels, layer.sizes
+        scales = scale.split([n_m * c_in for n_m in sizes], dim=1)
+        out = [layer.fc_m0(rows[0].reshape(n, -1) * scales[0]).reshape(n, sizes[0], c_out)]
+        for xm, s_m, n_m, fc in zip(rows[1:], scales[1:], sizes[1:], layer.fc_m):
+            xm = (xm.reshape(n, 2, n_m * c_in) * s_m.unsqueeze(1)).reshape(n, -1)
+            w_r, w_i = fc.weight.split(n_m * c_out, dim=0)
+            w = torch.cat([torch.cat([w_r, -w_i], dim=1), torch.cat([w_i, w_r], dim=1)], dim=0)
+            out.append((xm @ w.T).reshape(n, 2 * n_m, c_out))
+        return out
+
+    results = []
+    for f in (lambda r, sc: layer.forward_parts(r, sc)[0], plain_parts):
+        y = torch.cat(f(layer.split_parts(x), s), dim=1)
+        results.append([y, *torch.autograd.grad((y * y).sum(), params)])
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("m_max,n", [(0, 6), (2, 6), (L_MAX, 6), (2, 3000)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_gated_so2_linear_equals_plain_blocks(m_max, n, dtype):
+    """:func:`so3.gated_so2_linear` (gate + SO(2) linear, gated blocks recomputed in backward) is the plain
+    ``GateActivation.forward_parts → SO2Linear.forward_parts`` composition: values and gradients bit-identical."""
+    order = so3.m_order(L_MAX, m_max)
+    conv1 = so3.SO2Linear(3, 4, L_MAX, m_max, extra_m0_channels=L_MAX * 4).to(dtype)
+    conv2 = so3.SO2Linear(4, 2, L_MAX, m_max).to(dtype)
+    gate = so3.GateActivation(L_MAX, 4, degrees=so3.degree_index(L_MAX)[order])
+    x = torch.randn(n, len(order), 3, dtype=dtype, requires_grad=True)
+    w = torch.randn(n, len(order), 2, dtype=dtype)
+    params = [x, *conv1.parameters(), *conv2.parameters()]
+
+    def run(fast):
+        parts, gates = conv1.forward_parts(conv1.split_parts(x))
+        if fast:
+            y = so3.gated_so2_linear(gate, conv2, gates, parts)
+        else:
+            y = torch.cat(conv2.forward_parts(gate.forward_parts(gates, parts))[0], dim=1)
+        return [y, *torch.autograd.grad((y * w).sum(), params)]
+
+    for a, b in zip(run(True), run(False)):
+        assert torch.equal(a, b)
