@@ -100,8 +100,8 @@ bs.verdicts(curves, epochs, zero_loss, preset)
 # %% [markdown]
 # ## Loss against compute
 #
-# Each arm's loss–compute Pareto frontier against *measured* training FLOPs C (left; the verdicts' axis) and against
-# the modelled compute 3κ̂ND of eq. (3) (right), with its eq. (4) fit (the main
+# Each arm's loss–compute Pareto frontier against *measured* training FLOPs C (top; the verdicts' axis) and against
+# the modelled compute 3κ̂ND of eq. (3) (bottom), with its eq. (4) fit (the main
 # study's preparation: first steps dropped, $L_\infty = 0$). C counts what a training step executes: one frame per
 # structure for frame averaging, the canonicalizer's network for learned canonicalization, the $M = 5$ extra passes
 # of the symmetry loss. The table gives each arm's γ_c (the numbers the verdicts use), the frontier's backtest error
@@ -118,7 +118,7 @@ table
 # %% [markdown]
 # The main study's other scaling estimates for the same arms (Fig. 2, Fig. 5, Table 1, Table 7), none of them used by
 # a verdict: κ̂ of eq. (3) fitted on each arm's own runs (a wrapper's extra work per parameter and atom raises it),
-# γ_c of the frontier on the modelled compute 3κ̂ND (the right panel above), α and β of the sum-power-law eq. (5)
+# γ_c of the frontier on the modelled compute 3κ̂ND (the lower panel above), α and β of the sum-power-law eq. (5)
 # (bootstrap over runs; backtest on the held-out largest model) and the compute-optimal exponent αβ/(α+β) of eq. (7).
 
 # %%

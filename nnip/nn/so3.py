@@ -43,6 +43,7 @@ from e3nn import o3
 from torch import nn
 
 from nnip.nn._reference import reference_implementation, use_reference
+from nnip.nn.scatter import scatter_sum
 
 __all__ = [
     # layout
@@ -258,8 +259,6 @@ def scatter_rows(msg: torch.Tensor, index: torch.Tensor, dim_size: int) -> torch
     ``(E, …)`` messages, summed as contiguous 2-D rows: ``index_add_`` of a 3-D source runs an element-wise
     ``scatter_add_`` over an expanded index, several times slower on CPU. Same summation order, bit-identical."""
     if use_reference(msg):
-        from nnip.nn.scatter import scatter_sum
-
         return scatter_sum(msg, index, dim_size)
     rows = msg.contiguous().view(msg.shape[0], math.prod(msg.shape[1:]))
     out = rows.new_zeros(dim_size, rows.shape[1]).index_add_(0, index, rows)

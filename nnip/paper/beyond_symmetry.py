@@ -617,8 +617,8 @@ def _with_left_out(table: pd.DataFrame, first: str, last: str, *frames) -> pd.Da
 
 
 def frontier_figure(curves: pd.DataFrame, preset: str | Preset) -> tuple[Figure, pd.DataFrame]:
-    """Loss against compute (log–log) of :data:`FRONTIER_ARMS`, all arms on one axis per panel: left, measured
-    training compute C; right, the modelled compute 3κ̂ND of eq. (3) with κ̂ fitted on each arm's own runs (so a
+    """Loss against compute (log–log) of :data:`FRONTIER_ARMS`, all arms on one axis per panel: top, measured
+    training compute C; bottom, the modelled compute 3κ̂ND of eq. (3) with κ̂ fitted on each arm's own runs (so a
     wrapper's extra work per parameter is in its κ̂). Each arm's Pareto frontier (first steps dropped, §3.2) and its
     eq. (4) fit. Table (measured C, the verdicts' numbers; the 3κ̂ND exponents are in :func:`scaling_table`): one row per arm of
     ``curves`` (the transformers too) — runs, γ_c with its 95% interval (:func:`gammas`, the verdicts' numbers), the
@@ -632,8 +632,8 @@ def frontier_figure(curves: pd.DataFrame, preset: str | Preset) -> tuple[Figure,
     p = resolve(preset)
     training = still_training(curves)
     arms = [a for a in FRONTIER_ARMS if (curves["arm"] == a).any()]
-    fig = Figure(figsize=(11.0, 7.0), layout="constrained")
-    panels = fig.subfigures(1, 2)  # one legend under each panel: the fitted laws differ between the two
+    fig = Figure(figsize=(7.6, 11.0), layout="constrained")
+    panels = fig.subfigures(2, 1)  # one legend under each panel: the fitted laws differ between the two
     for panel, x, what in ((panels[0], fits.X_FLOPS, "measured training compute C"),
                            (panels[1], fits.X_MODEL, "modelled compute 3κ̂ND (κ̂ of each arm's runs)")):
         ax = panel.add_subplot()
@@ -651,7 +651,7 @@ def frontier_figure(curves: pd.DataFrame, preset: str | Preset) -> tuple[Figure,
         for a in (a for a in FRONTIER_ARMS if a in training and a not in arms):  # not one finished run yet
             ax.plot([], [], " ", label=f"{a} ({training[a][0]}/{training[a][1]} runs)")
         ax.set_title(f"frontiers on {what}\n(eq. 4 fits, L∞ = 0)", fontsize="medium")
-        figures.legend_below(panel, [ax], ncols=1)
+        figures.legend_below(panel, [ax], ncols=2)
     title(fig, "Beyond the paper — symmetrizing the unconstrained MPNN: loss–compute frontiers", p)
 
     health = health_table(curves)
