@@ -764,14 +764,25 @@ class _ChunkedS2SiLU(torch.autograd.Function):
 
 
 def _s2_silu(grid: S2Grid, x: torch.Tensor, scalars: torch.Tensor | None = None) -> torch.Tensor:
-    """``from_grid(silu(to_grid(x)))`` (with ``scalars``: row 0 replaced by ``silu(scalars)``), ``(n, K, C)``."""
+    """``from_grid(silu(to_grid(x)))`` (with ``scalars``: row 0 replaced by ``silu(scalars)``), ``(n, K, C)``.
+
+    Under ``torch.compile`` (``runtime.compile``) the chunked kernel runs eagerly, as one graph break
+    (:func:`_chunked_s2_silu`): traced, its Python loop over chunks of rows makes Dynamo specialise on the row count
+    and recompile for every new edge count (up to its recompile limit). Eager runs are unchanged."""
     if use_reference(x):
         y = grid.from_grid(nn.functional.silu(grid.to_grid(x)))
         return y if scalars is None else torch.cat([nn.functional.silu(scalars).unsqueeze(1), y[:, 1:]], dim=1)
     from_mat = grid.from_mat if scalars is None else grid.from_mat[1:]
     x = x.contiguous()
     scalars = None if scalars is None else scalars.to(x.dtype)
-    return _ChunkedS2SiLU.apply(x, grid.to_mat.to(x.dtype), from_mat.to(x.dtype).contiguous(), scalars)
+    return _chunked_s2_silu(x, grid.to_mat.to(x.dtype), from_mat.to(x.dtype).contiguous(), scalars)
+
+
+@torch.compiler.disable
+def _chunked_s2_silu(x, to_mat, from_mat, scalars):
+    """:class:`_ChunkedS2SiLU`, never traced by Dynamo (a graph break under ``torch.compile``; a plain call
+    otherwise): its loop bound depends on the row count, and tracing it would recompile for every new one."""
+    return _ChunkedS2SiLU.apply(x, to_mat, from_mat, scalars)
 
 
 class S2Activation(nn.Module):
