@@ -97,9 +97,8 @@ def compile_forward(model: torch.nn.Module, mode: str | None) -> torch.nn.Module
     Shapes: torch's automatic dynamic shapes (``dynamic=None``). The first batch compiles graphs specialised to its
     sizes; the second, whose atom and edge counts differ (every batch has its own), recompiles each graph once with
     the sizes that changed as symbols; no recompilation follows (measured: ``benchmarks/bench_compile.py``'s
-    ``recompiles`` = 0), except in code that specialises on a size in Python: the chunked S² activation of
-    :mod:`nnip.nn.so3` (EquiformerV2; eSEN with ``act_type="s2"``) recompiles for every new edge count, up to
-    torch's recompile limit. ``dynamic=True`` would save that one recompilation but makes every Python int Dynamo meets
+    ``recompiles`` = 0; code whose Python control flow depends on a size, such as the chunked S² activation of
+    :mod:`nnip.nn.so3`, is kept out of the traced graphs with ``torch.compiler.disable``). ``dynamic=True`` would save that one recompilation but makes every Python int Dynamo meets
     symbolic, model constants included (ℓ_max, the ℓ of a Clebsch–Gordan table): eSEN and EquiformerV2 then fail to
     trace (e3nn's ``wigner_3j`` needs a constant ℓ). The wrapper shares ``model``'s parameters and buffers; its
     ``state_dict`` keys carry an ``_orig_mod.`` prefix, so checkpoints are taken from ``model``. Graph breaks
