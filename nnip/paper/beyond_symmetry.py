@@ -971,6 +971,14 @@ _COST_COLUMNS = ["arm", "size", "N", "training step FLOPs", "training step × ba
 COST_FILE = "measured_cost.json"
 
 
+def _cache_run(p: Preset) -> str:
+    """The run beside which the study's caches live (:data:`COST_FILE`, :data:`GAPS_FILE`): the first rung of the
+    frame-averaging stream ladder."""
+    from nnip.sweep import expand  # torch-free analysis: nnip.sweep imports torch
+
+    return expand(stream_spec(p, ["frame-averaging"])[0], p)[0].run_id()
+
+
 def measured_cost_table(preset: str | Preset, store="results", train_missing: bool = True,
                         molecules: Sequence[str] = COST_MOLECULES) -> pd.DataFrame:
     """:func:`measured_cost`, cached in the store (``measured_cost.json``, :data:`COST_FILE`, beside the first run of
@@ -978,14 +986,11 @@ def measured_cost_table(preset: str | Preset, store="results", train_missing: bo
     counts take a minute of the book's build at the cpu rungs, and they are a property of the code, like
     ``kappa_vs_width.csv``. With ``train_missing=False`` a missing cache is an error naming the file; a test
     recounts the tiny preset's and compares."""
-    from nnip.sweep import expand  # torch-free analysis: nnip.sweep imports torch
-    from nnip.train.config import TRAINER_VERSION  # (as above)
+    from nnip.train.config import TRAINER_VERSION  # torch-free analysis: nnip.train imports torch
 
     p = resolve(preset)
-    spec = stream_spec(p, ["frame-averaging"])[0]
-    run_id = expand(spec, p)[0].run_id()
     key = f"{','.join(molecules)}:trainer={TRAINER_VERSION}"
-    rows = cached_json(RunStore(store_path(store, p)), run_id, COST_FILE, key,
+    rows = cached_json(RunStore(store_path(store, p)), _cache_run(p), COST_FILE, key,
                        lambda: measured_cost(p, molecules).to_dict(orient="records"), compute_missing=train_missing)
     return pd.DataFrame(rows, columns=_COST_COLUMNS)
 
@@ -1050,15 +1055,11 @@ def frame_gaps_summary(preset: str | Preset, store="results", train_missing: boo
     Cached in the store (``frame_gaps.json``, :data:`GAPS_FILE`, beside the first run of the frame-averaging stream
     ladder, which this trains if missing and ``train_missing``), so a book built from the committed store needs no
     dataset; with ``train_missing=False`` a missing cache is an error naming the file."""
-    from nnip.sweep import expand  # torch-free analysis: nnip.sweep imports torch
-
     p = resolve(preset)
-    spec = stream_spec(p, ["frame-averaging"])[0]
-    run_study(spec, p, store, train_missing, finished_only=not train_missing)  # only the first run's cache is read
-    run_id = expand(spec, p)[0].run_id()
+    run_study(stream_spec(p, ["frame-averaging"])[0], p, store, train_missing, finished_only=not train_missing)
     ds = (p.datasets or {}).get(p.molecules, {})
     key = f"{p.molecules}:n={ds.get('n')}:seed={ds.get('seed', 0)}"
-    return cached_json(RunStore(store_path(store, p)), run_id, GAPS_FILE, key, lambda: _gaps_document(p),
+    return cached_json(RunStore(store_path(store, p)), _cache_run(p), GAPS_FILE, key, lambda: _gaps_document(p),
                        compute_missing=train_missing)
 
 
