@@ -236,7 +236,7 @@ from nnip.paper.main import main_spec, training_health  # noqa: E402
 from nnip.paper.multi_epoch import multi_epoch_study as _fig8_study  # noqa: E402
 from nnip.paper.symmetry import symmetry_study  # noqa: E402
 from nnip.paper.transformer import TRANSFORMER_SPEC, cached_zero_output_loss  # noqa: E402
-from nnip.paper.verdicts import frontier_gamma, paired_ratio, ratio  # noqa: E402
+from nnip.paper.verdicts import frontier_gamma, paired_ratio, ratio, report_estimate  # noqa: E402
 from nnip.runs import RunStore  # noqa: E402
 
 __all__ += ["ARMS", "ARM_ARCH", "FRONTIER_ARMS", "EPOCH_ARMS", "VERDICT_COLUMNS", "GAPS_FILE", "STUDY_NAME", "arm_of", "pilot_study",
@@ -669,16 +669,6 @@ def frontier_figure(curves: pd.DataFrame, preset: str | Preset) -> tuple[Figure,
     return fig, _with_left_out(pd.DataFrame(rows), "arm", "training health", curves)
 
 
-def _from_report(rep, key: str) -> Estimate:
-    """One parameter of a :class:`nnip.scaling.Report` as an :class:`~nnip.paper.verdicts.Estimate` (its 95% interval,
-    the report's backtest error and notes)."""
-    ci = rep.ci(key) if rep.ok else None
-    are = rep.backtest.are if rep.backtest is not None else math.nan
-    value = rep.value(key) if rep.ok else math.nan
-    return Estimate(value, *ci, backtest=are) if ci else Estimate(value, note=rep.note or "no interval",
-                                                                  backtest=are)
-
-
 def scaling_table(curves: pd.DataFrame, preset: str | Preset) -> pd.DataFrame:
     """The main study's other scaling estimates for every complete arm of :data:`FRONTIER_ARMS` — not used by any
     verdict (the questions were fixed on γ_c of measured C), shown as the main study shows them (Fig. 2, Fig. 5,
@@ -697,10 +687,12 @@ def scaling_table(curves: pd.DataFrame, preset: str | Preset) -> pd.DataFrame:
         kap = fits.kappa_report(sub, p, ARM_ARCH[a])
         _, front = fits.frontier_report(pts, fits.X_MODEL, p)
         law = fits.sum_power_law_report(pts, p, kappa=kap.value("kappa") if kap.ok else None)
-        shown = {"κ̂ (eq. 3)": _from_report(kap, "kappa"), "γ_c on 3κ̂ND (eq. 4)": _from_report(front, "gamma"),
-                 "α (eq. 5)": _from_report(law, "alpha"), "β (eq. 5)": _from_report(law, "beta"),
-                 "γ_c = αβ/(α+β) (eq. 7)": _from_report(law, "gamma_c")}
-        row = {"arm": a, "runs": int(sub["run_id"].nunique())}
+        k = int(sub["run_id"].nunique())
+        shown = {"κ̂ (eq. 3)": report_estimate(kap, "kappa", k),
+                 "γ_c on 3κ̂ND (eq. 4)": report_estimate(front, "gamma", k),
+                 "α (eq. 5)": report_estimate(law, "alpha", k), "β (eq. 5)": report_estimate(law, "beta", k),
+                 "γ_c = αβ/(α+β) (eq. 7)": report_estimate(law, "gamma_c", k)}
+        row = {"arm": a, "runs": k}
         row.update({k: _shown(e) for k, e in shown.items()})
         row.update({f"backtest ARE, {k}": "" if not math.isfinite(e.backtest) else f"{100 * e.backtest:.1f}%"
                     for k, e in shown.items() if k in ("κ̂ (eq. 3)", "γ_c on 3κ̂ND (eq. 4)", "α (eq. 5)")})

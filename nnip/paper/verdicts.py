@@ -45,7 +45,7 @@ from nnip.paper import fits
 from nnip.presets import Preset
 from nnip.presets import resolve
 
-__all__ = ["REPRODUCED", "NOT_REPRODUCED", "INCONCLUSIVE", "ALPHA_BETA_MARGIN", "A_MARGIN", "SAME_EXPONENT",
+__all__ = ["report_estimate", "REPRODUCED", "NOT_REPRODUCED", "INCONCLUSIVE", "ALPHA_BETA_MARGIN", "A_MARGIN", "SAME_EXPONENT",
            "MIN_RUNS", "AUGMENTED_GAMMA_C", "Estimate", "compare", "chain", "ordering_verdict", "equivalence_verdict",
            "combine", "ratio", "paired_ratio", "too_few", "bootstrap_estimates", "frontier_gamma", "sum_law_estimates",
            "ga_alpha_ratio"]
@@ -193,11 +193,18 @@ def frontier_gamma(curves: pd.DataFrame, preset: str | Preset, arch: str | None 
     preset = resolve(preset)
     pts = fits.prepare(curves, preset, arch)
     _, rep = fits.frontier_report(pts, fits.X_FLOPS, preset)
-    k, ci = pts["run_id"].nunique() if len(pts) else 0, rep.ci("gamma")
+    return report_estimate(rep, "gamma", pts["run_id"].nunique() if len(pts) else 0)
+
+
+def report_estimate(rep: scaling.Report, key: str, runs: int) -> Estimate:
+    """Parameter ``key`` of a :class:`nnip.scaling.Report` fitted on ``runs`` runs as an :class:`Estimate`: its 95%
+    interval (none below :data:`MIN_RUNS` runs, whatever the bootstrap gave), the report's backtest error, and why an
+    interval is missing."""
+    ci, value = rep.ci(key), rep.value(key)
     are = rep.backtest.are if rep.backtest is not None else math.nan
-    if k < MIN_RUNS or ci is None:
-        return Estimate(rep.value("gamma"), note=too_few(k) if k < MIN_RUNS else rep.note, backtest=are)
-    return Estimate(rep.value("gamma"), *ci, backtest=are)
+    if runs < MIN_RUNS or ci is None:
+        return Estimate(value, note=too_few(runs) if runs < MIN_RUNS else (rep.note or "no interval"), backtest=are)
+    return Estimate(value, *ci, backtest=are)
 
 
 def _sum_fit(d: pd.DataFrame) -> scaling.SumPowerLaw:
