@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import functools
 import importlib.metadata
 import json
 import os
@@ -42,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -77,11 +79,29 @@ def _execute(nb: Path, out: Path, preset: str, store: str, train_missing: bool) 
     papermill.execute_notebook(
         str(nb), str(out), parameters={"preset": preset, "store": store, "train_missing": train_missing},
         cwd=str(ROOT / "notebooks"),
-        progress_bar=False, kernel_name="python3",
+        progress_bar=False, kernel_name="python3", kernel_manager_class=kernel_manager_class(),
     )
     show_only_injected_parameters(out)
     print(f"== executed {nb.name} in {time.perf_counter() - t0:.1f} s", flush=True)
     return out
+
+
+@functools.cache
+def kernel_manager_class() -> type:
+    """jupyter_client's kernel manager, talking to its kernel over Unix sockets named per kernel (``ipc``) instead of
+    TCP ports: the book's and nbmake's kernels start in several processes at once (``--jobs``, pytest-xdist), and a
+    TCP port is chosen by binding port 0 and closing it, so two processes could be handed the same free port before
+    either kernel binds it (seen once in ``make test``: "Address already in use", then "Kernel died before replying
+    to kernel_info"). A socket path holding a fresh UUID cannot collide."""
+    from jupyter_client import AsyncKernelManager  # the book extra (lazy: only the book starts kernels)
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", os.path.join(tempfile.gettempdir(), f"nnip-kernel-{uuid.uuid4().hex}"))
+            super().__init__(**kwargs)
+
+    return IPCKernelManager
 
 
 def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir: Path,

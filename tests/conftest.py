@@ -44,6 +44,18 @@ def pytest_configure(config):
 
         config._nnip_kernels = contextlib.ExitStack()
         config._nnip_kernels.enter_context(forked_kernels())
+    if config.getoption("nbmake", default=False):  # nbmake's kernels on Unix sockets too (no TCP port races)
+        import nbmake.nb_run
+        from traitlets import default
+
+        from nnip.book import kernel_manager_class
+
+        class IPCNotebookClient(nbmake.nb_run.NotebookClient):
+            @default("kernel_manager_class")
+            def _kernel_manager_class_default(self):
+                return kernel_manager_class()
+
+        nbmake.nb_run.NotebookClient = IPCNotebookClient
 
 
 def pytest_unconfigure(config):

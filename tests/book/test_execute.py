@@ -66,3 +66,34 @@ def test_a_whole_build_executes_the_toc_and_drops_stale_pages(tmp_path, monkeypa
     book.execute_notebooks("tiny", "results", None, tmp_path, jobs=1)
     assert set(seen) == pages and not set(seen) & outside
     assert not (tmp_path / "stale.ipynb").exists()
+
+
+def test_kernels_talk_over_unix_sockets_named_per_kernel(tmp_path):
+    """The book's (and nbmake's, tests/conftest.py) kernels use ``ipc`` transport with a fresh socket path each, so
+    kernels started at once by several processes cannot be handed the same TCP port; such a kernel runs code."""
+    import asyncio
+
+    from nnip.book import forked_kernels, kernel_manager_class
+
+    async def run_one():
+        km = kernel_manager_class()(kernel_name="python3")
+        await km.start_kernel()
+        try:
+            kc = km.client()
+            kc.start_channels()
+            await kc.wait_for_ready(timeout=60)
+            reply = await kc.execute_interactive("x = 6 * 7")
+            assert reply["content"]["status"] == "ok"
+            kc.stop_channels()
+            info = json.loads(book.Path(km.connection_file).read_text())
+            return info["transport"], info["ip"]
+        finally:
+            await km.shutdown_kernel(now=True)
+
+    async def two():
+        return await asyncio.gather(run_one(), run_one())
+
+    with forked_kernels():
+        (t1, ip1), (t2, ip2) = asyncio.run(two())
+    assert t1 == t2 == "ipc" and ip1 != ip2
+    assert not book.Path(f"{ip1}-1").exists(), "socket files are removed when the kernel shuts down"
