@@ -27,10 +27,10 @@ chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # unit + property tests, every notebook under nbmake with preset="tiny" (mocked), and the tiny and the cpu book in
-# Chromium, on TEST_WORKERS pytest-xdist processes: the tests that use the built book are one xdist group (one worker
-# builds and checks both books; tests/book/conftest.py), the Slurm tests another (one worker, mostly waiting on the
-# cluster's queue and time limits), the rest spread over the workers. Three workers on two cores: the third keeps
-# the cores busy while the Slurm group waits.
+# Chromium, on TEST_WORKERS pytest-xdist processes: the tests of each book are one xdist group (one worker builds and
+# checks the tiny book in a folder of its own, another the cpu book in the project; tests/book/conftest.py), the Slurm
+# tests another (one worker, mostly waiting on the cluster's queue and time limits), the rest spread over the workers.
+# pytest-xdist sends its largest work units (these three groups) first, one to each worker.
 TEST_WORKERS ?= 3
 test: setup chromium
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests notebooks --nbmake --durations=15

@@ -21,7 +21,8 @@ Step 2 trains every study's missing runs in one pool of ``--workers`` processes 
 the kernels are forked from one process that has imported torch, scipy, matplotlib and ipykernel already
 (:func:`forked_kernels`; the executed notebooks are the same, measured output for output on the cpu book).
 
-``--only-data`` stops after step 1; ``--notebooks fig5,table1`` executes a subset; ``--jobs N`` (default 2) executes
+``--only-data`` stops after step 1; ``--out DIR`` builds into ``DIR`` instead of the project (:func:`book_tree`: two
+books at once); ``--notebooks fig5,table1`` executes a subset; ``--jobs N`` (default 2) executes
 N notebooks at once in step 3 (safe when they train: run locks and cache locks, :func:`execute_notebooks`). In step 3 the kernels share one fit memo for the build
 (:func:`fit_memo`, :mod:`nnip.scaling._memo`): the scorecard runs first and bootstraps eq. (5) for every
 architecture, and Fig. 5, Fig. 6 and Tables 1 and 7 read those optima back (bit-identical) instead of refitting.
@@ -445,12 +446,13 @@ def intro_figure(executed: Path) -> Path:
 #: ``_config.yml`` sets ``html_static_path: [book/_static]`` and ``mathjax_path: mathjax/tex-svg.js``, so the pages
 #: typeset their equations offline (no CDN), in the Chromium checks too
 MATHJAX = ("django-static-mathjax", "mathjax/static/mathjax/es5/tex-svg.js")
-STATIC = ROOT / "book" / "_static"
+STATIC = Path("book") / "_static"
 
 
-def vendor_mathjax() -> Path:
+def vendor_mathjax(root: Path = ROOT) -> Path:
     """Copy MathJax (``tex-svg.js`` of the pinned ``django-static-mathjax`` wheel, MathJax 3.2.2, Apache-2.0; only
-    its files are used, not django) to ``book/_static/mathjax/`` (git-ignored), where the book loads it from."""
+    its files are used, not django) to ``book/_static/mathjax/`` of the book's tree ``root`` (git-ignored), where the
+    book loads it from."""
     dist, rel = MATHJAX
     try:
         src = Path(importlib.metadata.distribution(dist).locate_file(rel))
@@ -459,18 +461,35 @@ def vendor_mathjax() -> Path:
     if src is None or not src.is_file():
         raise RuntimeError(f"MathJax not found ({dist}: {rel}); install the pinned requirements: "
                            f"pip install -r requirements.txt")
-    out = STATIC / "mathjax" / src.name
+    out = root / STATIC / "mathjax" / src.name
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, out)
     return out
 
 
-def build_book() -> Path:
-    shutil.rmtree(ROOT / "_build", ignore_errors=True)  # incremental builds keep pages that left the toc
-    vendor_mathjax()
+def book_tree(out: Path | None) -> Path:
+    """The root of the book's tree: the project (``out`` None or the project), or ``out`` with a copy of the book's
+    sources (``_config.yml``, ``_toc.yml`` and ``book/``, without executed notebooks or vendored MathJax), so that
+    two books build at once (``make test`` builds the tiny and the cpu book on two workers). Notebooks still run
+    from the project's ``notebooks/`` against its run store; only ``book/executed/`` and ``_build/`` are the tree's."""
+    if out is None or out.resolve() == ROOT:
+        return ROOT
+    out = out.resolve()
+    (out / "book").mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copyfile(ROOT / name, out / name)
+    shutil.copytree(ROOT / "book", out / "book", dirs_exist_ok=True,
+                    ignore=lambda d, names: [n for n in names if Path(d, n) in (ROOT / "book" / "executed",
+                                                                                 ROOT / STATIC / "mathjax")])
+    return out
+
+
+def build_book(root: Path = ROOT) -> Path:
+    shutil.rmtree(root / "_build", ignore_errors=True)  # incremental builds keep pages that left the toc
+    vendor_mathjax(root)
     jb = Path(sys.executable).with_name("jupyter-book")
-    subprocess.run([str(jb), "build", str(ROOT), "-W", "--keep-going"], check=True)
-    return ROOT / "_build" / "html" / "index.html"
+    subprocess.run([str(jb), "build", str(root), "-W", "--keep-going"], check=True)
+    return root / "_build" / "html" / "index.html"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -485,6 +504,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-data", action="store_true", help="only build the datasets and print statistics")
     parser.add_argument("--notebooks", default=None, help="comma-separated notebook names (default: all)")
     parser.add_argument("--jobs", type=int, default=2, help="notebooks executed at once (default 2)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="build the book in this folder (a copy of the book's sources; default: the project, "
+                             "book/executed/ and _build/html/)")
     args = parser.parse_args(argv)
     train = args.train or args.preset == "tiny"
     if args.missing:
@@ -502,11 +524,12 @@ def main(argv: list[str] | None = None) -> int:
     names = args.notebooks.split(",") if args.notebooks else None
     if not train:  # the book from the committed store: a page that would generate a dataset is an error
         os.environ[NO_GENERATION] = "1"
-    execute_notebooks(args.preset, args.store, names, ROOT / "book" / "executed", train_missing=train,
+    root = book_tree(args.out)
+    execute_notebooks(args.preset, args.store, names, root / "book" / "executed", train_missing=train,
                       jobs=args.jobs)
-    intro_figure(ROOT / "book" / "executed")
+    intro_figure(root / "book" / "executed")
     t0 = time.perf_counter()
-    index = build_book()
+    index = build_book(root)
     print(f"== jupyter-book build in {time.perf_counter() - t0:.1f} s", flush=True)
     print(f"\nbook: {index}")
     return 0

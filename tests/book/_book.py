@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HTML = ROOT / "_build" / "html"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -20,6 +19,11 @@ CHROMIUM_FLAGS = [
 ]
 # what myst-nb renders for a cell that raised: a traceback block
 ERROR_MARKERS = ("Traceback (most recent call last)", 'class="output traceback', "output error")
+
+
+def executed(html_root: Path) -> Path:
+    """The executed notebooks of the book whose HTML is ``html_root`` (``<tree>/_build/html``)."""
+    return html_root.parents[1] / "book" / "executed"
 
 
 def pages(html_root: Path) -> list[Path]:

@@ -1,13 +1,14 @@
 """Fixtures of the book tests: each book built once per session, and every page's DOM after Chromium ran it.
 
-Two books are built and checked, one after the other (pytest groups the tests by book): ``tiny``, trained from an
-empty store (CI's wiring check), and ``cpu``, rendered from the committed run store ``results/cpu`` — it trains
-nothing and generates no data (its dataset cache is empty, as on a fresh machine), so a run or cached evaluation
-missing from the store fails the build and names it.
+Two books are built and checked: ``tiny``, trained from an empty store (CI's wiring check), and ``cpu``, rendered
+from the committed run store ``results/cpu`` — it trains nothing and generates no data (its dataset cache is empty,
+as on a fresh machine), so a run or cached evaluation missing from the store fails the build and names it.
 
-Under pytest-xdist (``make test``: ``-n 2 --dist loadgroup``) every test that uses the built book is in one
-``xdist_group``, :data:`GROUP`, so one worker builds and checks both books (each once, in ``_build/`` and
-``book/executed/`` of the project, as ``make book`` does) while the other worker runs the rest of the suite."""
+The cpu book is built in the project (``_build/`` and ``book/executed/``, as ``make book`` does), the tiny book in a
+folder of its own (``python -m nnip.book --out``: a copy of the book's sources; its runs go to the project's
+``results/tiny``), so the two can build at once. Under pytest-xdist (``make test``: ``--dist loadgroup``) the tests
+of one book are one ``xdist_group``, ``book-<name>`` (:func:`group`): one worker builds and checks that book, and
+pytest-xdist hands the two groups (its largest work units, sent first) to two different workers."""
 
 from __future__ import annotations
 
@@ -18,51 +19,71 @@ import time
 
 import pytest
 
-from tests.book._book import HTML, ROOT, Browser, pages
+from tests.book._book import ROOT, Browser, pages
 
 #: the books ``make test`` builds and checks
 BOOKS = ["tiny", "cpu"]
 
-#: the xdist group of every test that uses :func:`built_book` (the build is a session fixture writing the project's
-#: ``_build/`` and ``book/executed/``: two workers must not each build it)
-GROUP = "book"
+#: the tests that use a built book: they take the book as the parameter of :func:`built_book`
 BOOK_FIXTURES = {"built_book", "doms"}
+
+
+def group(book: str) -> str:
+    """The xdist group of every test of ``book`` (its build is a session fixture writing the book's tree: two
+    workers must not each build it)."""
+    return f"book-{book}"
 
 
 @pytest.hookimpl(tryfirst=True)  # before tests/conftest.py's hook, which writes the groups into the test ids
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if BOOK_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group(GROUP))
+            item.add_marker(pytest.mark.xdist_group(group(item.callspec.params["built_book"])))
 
 
-@pytest.fixture(scope="session")
-def _the_only_builder(tmp_path_factory):
-    """Fails a second xdist worker that would build the book while another has it (the groups split)."""
+def _the_only_builder(book: str, tmp_path_factory):
+    """An open lock file held while this worker has ``book``; fails a second xdist worker that would build the same
+    book (its tests' groups split)."""
     import fcntl
 
     from tests.conftest import session_tmp
 
-    with open(session_tmp(tmp_path_factory) / "book-builder.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pytest.fail(f"another pytest-xdist worker builds the book: every test using it must be in the "
-                        f"xdist_group {GROUP!r} (run with --dist loadgroup)")
-        yield
+    lock = open(session_tmp(tmp_path_factory) / f"book-builder-{book}.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        pytest.fail(f"another pytest-xdist worker builds the {book} book: every test using it must be in the "
+                    f"xdist_group {group(book)!r} (run with --dist loadgroup)")
+    return lock
+
+
+def tree(book: str, tmp_path_factory) -> "os.PathLike":
+    """Where ``book`` is built: the cpu book in the project, the tiny book in a folder of the session."""
+    from tests.conftest import session_tmp
+
+    return ROOT if book == "cpu" else session_tmp(tmp_path_factory) / f"{book}-book"
 
 
 @pytest.fixture(scope="session", params=BOOKS)
-def built_book(request, tmp_path_factory, _the_only_builder):
+def built_book(request, tmp_path_factory):
+    """The built book's HTML folder (``<tree>/_build/html``); its executed notebooks are in
+    ``<tree>/book/executed`` (:func:`tests.book._book.executed`)."""
+    book = request.param
+    root = tree(book, tmp_path_factory)
+    lock = _the_only_builder(book, tmp_path_factory)
+    request.addfinalizer(lock.close)
     if os.environ.get("NNIP_SKIP_BOOK_BUILD") != "1":
         env = dict(os.environ)
-        if request.param != "tiny":  # from the store alone, with no dataset in the cache (as on a fresh machine)
+        if book != "tiny":  # from the store alone, with no dataset in the cache (as on a fresh machine)
             env["NNIP_CACHE"] = str(tmp_path_factory.mktemp("empty-dataset-cache"))
         t0 = time.monotonic()
-        subprocess.run([sys.executable, "-m", "nnip.book", "--preset", request.param], cwd=ROOT, check=True, env=env)
-        print(f"\n{request.param} book built in {time.monotonic() - t0:.0f} s")
-    assert (HTML / "index.html").exists(), "book was not built"
-    return HTML
+        subprocess.run([sys.executable, "-m", "nnip.book", "--preset", book, "--out", str(root)], cwd=ROOT,
+                       check=True, env=env)
+        print(f"\n{book} book built in {time.monotonic() - t0:.0f} s")
+    html = root / "_build" / "html"
+    assert (html / "index.html").exists(), f"the {book} book was not built"
+    return html
 
 
 #: Chromium processes at once (each with its own profile directory: two instances cannot share one)

@@ -97,3 +97,14 @@ def test_kernels_talk_over_unix_sockets_named_per_kernel(tmp_path):
         (t1, ip1), (t2, ip2) = asyncio.run(two())
     assert t1 == t2 == "ipc" and ip1 != ip2
     assert not book.Path(f"{ip1}-1").exists(), "socket files are removed when the kernel shuts down"
+
+
+def test_a_book_tree_elsewhere_holds_the_sources_not_the_outputs(tmp_path):
+    """``--out``: the book's sources are copied (so two books build at once), not the project's executed notebooks
+    or vendored MathJax; the project itself is its own tree."""
+    (book.ROOT / "book" / "executed").mkdir(exist_ok=True)
+    root = book.book_tree(tmp_path / "tree")
+    assert (root / "_toc.yml").read_text() == (book.ROOT / "_toc.yml").read_text()
+    assert (root / "_config.yml").exists() and (root / "book" / "intro.md").exists()
+    assert not (root / "book" / "executed").exists() and not (root / book.STATIC / "mathjax").exists()
+    assert book.book_tree(None) == book.book_tree(book.ROOT) == book.ROOT

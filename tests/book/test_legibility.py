@@ -19,7 +19,7 @@ from pathlib import Path
 from PIL import Image
 
 from nnip.figures import MIN_TEXT_KEY, MIN_TEXT_PX, PAGE_PX
-from tests.book._book import ROOT
+from tests.book._book import executed as executed_dir
 
 
 def _figures(page: Path, dom: str) -> list[tuple[str, Image.Image]]:
@@ -44,7 +44,7 @@ def _shown_px(img: Image.Image) -> float | None:
 
 
 def test_every_notebook_figure_is_legible_at_the_page_width(built_book, doms):
-    executed = sorted((ROOT / "book" / "executed").glob("*.ipynb"))
+    executed = sorted(executed_dir(built_book).glob("*.ipynb"))
     assert executed, "no executed notebooks"
     problems, n_images = [], 0
     for nb in executed:

@@ -10,6 +10,10 @@ from nnip.models import MODELS, model_class
 from nnip.train import TrainConfig, train
 
 STEPS = 300
+#: fewer steps where the loss falls fast (measured, train loss mean of the first vs last five evaluations, 100 steps:
+#: equiformer_v2 3.06 -> 1.63, gemnet_oc 3.41 -> 1.35, far below the test's 0.97 ratio); EquiformerV2's 300 steps
+#: were the longest model test of ``make test`` (83-95 s on the loaded 2-core machine)
+MODEL_STEPS = {"equiformer_v2": 100, "gemnet_oc": 100}
 
 
 def _config(name, dataset, stress=False, steps=STEPS):
@@ -31,9 +35,10 @@ def _config(name, dataset, stress=False, steps=STEPS):
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_trains_on_xtb_mols(name, tmp_path):
-    rec = train(_config(name, "xtb-mols"), tmp_path)
+    steps = MODEL_STEPS.get(name, STEPS)
+    rec = train(_config(name, "xtb-mols", steps=steps), tmp_path)
     curve = rec.curve()
-    assert rec.status == "done" and int(curve["step"].iloc[-1]) == STEPS
+    assert rec.status == "done" and int(curve["step"].iloc[-1]) == steps
     # tiny models on 56 diverse molecules: the force-dominated loss falls slowly for some (measured over 300 steps:
     # mpnn 2.48 -> 2.37, egnn 2.49 -> 2.37, transformer 2.65 -> 2.32, esen 2.59 -> 2.22, gemnet_oc 2.59 -> 0.78,
     # equiformer_v2 2.46 -> 0.63); compare the first and last five evaluations' training loss
