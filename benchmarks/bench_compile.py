@@ -9,11 +9,12 @@ Each (model, rung) runs in its own subprocess (a fresh Dynamo state, a wall-cloc
 reported as a result) with, unless ``--warm-cache``, an empty inductor cache directory: the compile time is the cold
 one a fresh run pays. In it, two copies of the model with the same initial parameters train with schedule-free AdamW
 (the trainer's optimiser) on ``--steps`` batches of varying atom and edge counts (shuffled ``xtb-mols`` molecules,
-the preset's batch size): one eager, one through ``torch.compile(model)`` (automatic dynamic shapes;
-:func:`nnip.train.trainer.compile_forward`, the trainer's own call). Two passes over the same batches, eager and
-compiled steps alternating (a neighbour's load hits both alike): pass 1 compiles (the first batch static graphs, the
-second their dynamic-size versions; a batch of new sizes can still cost one more compilation when it leaves a size
-range a graph was compiled for, e.g. ``4097 <= n_edges``), pass 2 is timed. Reported:
+the preset's batch size): one eager, one through ``torch.compile(model)`` (automatic dynamic shapes, every batch's
+atom and edge counts marked dynamic: :func:`nnip.train.trainer.compile_forward` and
+:func:`nnip.train.trainer.dynamic_sizes`, the trainer's own calls). Two passes over the same batches, eager and
+compiled steps alternating (a neighbour's load hits both alike): pass 1 compiles (the first batch graphs with
+symbolic sizes; a batch of new sizes can still cost one more compilation when it leaves a size range a graph was
+compiled for, e.g. ``4097 <= n_edges``), pass 2 is timed. Reported:
 
 - ``compile s``: the first compiled forward (it compiles the forward graphs) plus compiled pass 1 minus compiled
   pass 2 (Dynamo tracing, AOT autograd, inductor code generation and the C++ compiler, forward and backward, every
@@ -58,7 +59,7 @@ def run_one(name: str, rung: str, *, data: str, n: int, steps: int, mode: str, s
     from nnip.train.loss import objective
     from nnip.train.optim import build_optimizer, set_mode
     from nnip.train.pipeline import epoch_batches, make_loader
-    from nnip.train.trainer import compile_forward
+    from nnip.train.trainer import compile_forward, dynamic_sizes
 
     hp, preset_batch = _hparams(name, "preset:cpu", rung)
     batch_size = preset_batch or 16
@@ -77,6 +78,8 @@ def run_one(name: str, rung: str, *, data: str, n: int, steps: int, mode: str, s
     if hasattr(eager, "fit_scale_factors"):  # GemNet-OC: as the trainer does before step 1
         with torch.no_grad():
             eager.fit_scale_factors(data_batches[:2])
+    for b in data_batches:
+        dynamic_sizes(b)  # as the trainer does before each compiled step
     twin = copy.deepcopy(eager)
     compiled = compile_forward(twin, mode)
     models = {"eager": (eager, eager), "compiled": (twin, compiled)}

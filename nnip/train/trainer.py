@@ -91,12 +91,28 @@ def eval_schedule(total_steps: int, log_points: int = 20, every: int | None = No
     return sorted(s for s in steps if 1 <= s <= total_steps)
 
 
+def dynamic_sizes(batch) -> None:
+    """Mark the batch's atom and edge counts dynamic for ``torch.compile`` (``torch._dynamo.maybe_mark_dynamic``, dim
+    0 of every per-atom and per-edge tensor, dim 1 of ``edge_index``): the first compilation then already treats them
+    as symbols, instead of compiling graphs specialised to the first batch's sizes and recompiling them all at the
+    second batch (automatic dynamic shapes). "maybe": a size the traced code specialises on is allowed to stay
+    static. Measured (``tests/train/test_compile.py``, MPNN, cold inductor cache): one compilation instead of two."""
+    mark = torch._dynamo.maybe_mark_dynamic
+    for name in ("pos", "atomic_numbers", "batch", "forces", "cell_shift"):
+        t = getattr(batch, name, None)
+        if isinstance(t, torch.Tensor) and t.dim() >= 1:
+            mark(t, 0)
+    if isinstance(getattr(batch, "edge_index", None), torch.Tensor):
+        mark(batch.edge_index, 1)
+
+
 def compile_forward(model: torch.nn.Module, mode: str | None) -> torch.nn.Module:
     """``model`` itself when ``mode`` is None, else ``torch.compile(model, mode=mode)``.
 
-    Shapes: torch's automatic dynamic shapes (``dynamic=None``). The first batch compiles graphs specialised to its
-    sizes; the second, whose atom and edge counts differ (every batch has its own), recompiles each graph once with
-    the sizes that changed as symbols; no recompilation follows (measured: ``benchmarks/bench_compile.py``'s
+    Shapes: torch's automatic dynamic shapes (``dynamic=None``), with every batch's atom and edge counts marked
+    dynamic before the step (:func:`dynamic_sizes`), so the first batch compiles graphs with those sizes as symbols
+    (without the marks it would compile graphs specialised to its sizes and the second batch, whose counts differ,
+    would recompile each of them once); no recompilation follows (measured: ``benchmarks/bench_compile.py``'s
     ``recompiles`` = 0; code whose Python control flow depends on a size, such as the chunked S² activation of
     :mod:`nnip.nn.so3`, is kept out of the traced graphs with ``torch.compiler.disable``). ``dynamic=True`` would save that one recompilation but makes every Python int Dynamo meets
     symbolic, model constants included (ℓ_max, the ℓ of a Clebsch–Gordan table): eSEN and EquiformerV2 then fail to
@@ -259,6 +275,8 @@ class _Run:
             local_flops = self._count_step_flops(batch, n_global, sym_R, feats)
         else:
             local_flops = self.flop_model.predict(feats)
+        if self.forward_model is not self.model:
+            dynamic_sizes(batch)
         with self._autocast():
             total, task, parts = objective(self.forward_model, batch, self.weights, sym_rotations=sym_R,
                                            sym_weight=cfg.loss.symmetry_weight)
