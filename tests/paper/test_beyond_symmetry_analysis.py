@@ -23,6 +23,10 @@ from nnip.sweep import expand  # noqa: E402
 
 VERDICTS = {bs.YES, bs.NO, INCONCLUSIVE}
 
+#: one pytest-xdist worker for the module: its ``tiny`` store (every study of the chapter, ~18 s of training) is a
+#: module fixture, which each worker the tests were spread over built again (``make test``: twice, 36 s)
+pytestmark = pytest.mark.xdist_group("beyond-symmetry-tiny-store")
+
 
 def assert_labelled(fig):
     assert isinstance(fig, Figure)
