@@ -34,21 +34,11 @@ chromium:
 TEST_WORKERS ?= 3
 test: setup chromium
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests notebooks --nbmake --durations=15
-	$(MAKE) --no-print-directory test-kernels
 
-# The pinned and golden numbers again under other CPUs' kernels, forced on this machine (issue 21): MKL's code path
-# (MKL_CBWR), ATen's SIMD level (ATEN_CPU_CAPABILITY), OpenBLAS's CPU model (OPENBLAS_CORETYPE) and thread counts.
-# A pin that depends on the machine fails here, not on a reader's machine. Each setting is its own process (the
-# libraries read these variables once, when they load); TEST_WORKERS of them at a time, reported in this order.
-KERNEL_SETTINGS := MKL_CBWR=AVX2 MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default ATEN_CPU_CAPABILITY=avx2 \
-	OPENBLAS_CORETYPE=Zen OPENBLAS_CORETYPE=Sandybridge OPENBLAS_CORETYPE=Prescott OPENBLAS_NUM_THREADS=2
-PINNED_TESTS := tests/models/test_numerics_pinned.py tests/scaling/test_golden.py
+# The pinned and golden numbers again under other CPUs' kernels, forced on this machine (issue 21; part of make test):
+# one process per setting, tests/test_kernel_settings.py
 test-kernels: setup
-	@logs=$$(mktemp -d); trap 'rm -rf "$$logs"' EXIT; \
-	printf '%s\n' $(KERNEL_SETTINGS) | xargs -P $(TEST_WORKERS) -I{} sh -c \
-	  'env {} $(PY) -m pytest -q -p no:cacheprovider $(PINNED_TESTS) > "$$0/{}.log" 2>&1; echo $$? > "$$0/{}.rc"' "$$logs"; \
-	for s in $(KERNEL_SETTINGS); do echo "== $$s"; tail -1 "$$logs/$$s.log"; \
-	  test "$$(cat "$$logs/$$s.rc")" = 0 || { cat "$$logs/$$s.log"; echo "pinned numbers depend on the machine under $$s"; exit 1; }; done
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -rA tests/test_kernel_settings.py
 
 book: setup
 	$(PY) -m nnip.book --preset $(PRESET)
