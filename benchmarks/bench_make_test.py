@@ -11,7 +11,8 @@ venv's editable install points at this checkout). Then, timed, one after the oth
 * ``test``: ``make test`` with ``NNIP_REQUIRE_SLURM=1`` (what ``.ci/run`` runs). The one-node Slurm cluster must be up
   (``.ci/slurm-up``, as root); a baseline without Slurm tests just does not use it. Both revisions see the same user
   dataset cache (``~/.cache/nnip``; the tiny book reads it) and start with no ``results/tiny``, ``_build`` or
-  ``book/executed`` (a fresh worktree), so the tiny book trains from scratch in both.
+  ``book/executed`` (a fresh worktree), so the tiny book trains from scratch in both; each run gets an empty
+  inductor cache (``TORCHINDUCTOR_CACHE_DIR``), so ``torch.compile``'s test compiles cold, as on a fresh machine.
 
 It prints each run's wall time with the load average before and after (the machine may be shared: compare only runs
 measured back to back), the pytest summary lines, and the ratio HEAD / baseline against the 0.6 target.
@@ -67,6 +68,9 @@ def timed(tree: Path, what: str, log: Path) -> float:
         env["NNIP_CACHE"] = str(cache)
     else:
         env["NNIP_REQUIRE_SLURM"] = "1"
+        # an empty inductor cache, as on a fresh machine (torch.compile's test would otherwise reuse this machine's
+        # compiled kernels from /tmp/torchinductor_$USER)
+        env["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="nnip-bench-inductor-")
     for stale in ("_build", "book/executed", "results/tiny"):
         shutil.rmtree(tree / stale, ignore_errors=True)
     t0 = time.perf_counter()
@@ -74,8 +78,9 @@ def timed(tree: Path, what: str, log: Path) -> float:
         rc = subprocess.run(["make", "--no-print-directory", "-o", ".venv/.installed", what], cwd=tree, env=env,
                             stdout=out, stderr=subprocess.STDOUT).returncode
     wall = time.perf_counter() - t0
-    if what == "book":
-        shutil.rmtree(env["NNIP_CACHE"], ignore_errors=True)
+    for key in ("NNIP_CACHE", "TORCHINDUCTOR_CACHE_DIR"):
+        if key in env and Path(env[key]).name.startswith("nnip-bench-"):
+            shutil.rmtree(env[key], ignore_errors=True)
     if rc != 0:
         raise SystemExit(f"make {what} failed in {tree} (exit {rc}); log: {log}\n{log.read_text()[-3000:]}")
     return wall
