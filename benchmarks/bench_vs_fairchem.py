@@ -14,11 +14,16 @@ steps after ``--warmup`` steps (the least disturbed by other work on a shared ma
 process too) and its peak resident set (``ru_maxrss``: imports, model, data, optimiser and the step). The table
 prints nnip/fairchem ratios of the medians over processes, measured in the same run, and the header names the CPU.
 
+``--interleave`` runs both implementations in one process per configuration instead, their steps alternating, and
+reports the median speed ratio of adjacent step pairs (no memory figures); with ``--unfused`` nnip's steps without
+its fused edge message (``so3.FUSED_EDGE_MESSAGE = False``: the composition of separate fast paths it replaced,
+the same numbers bit for bit) alternate with them too, so the fused node's gain is measured in the same process.
+
 Runs only where ``fairchem`` imports (a scratch venv outside the project: see benchmarks/README.md); fairchem is
 never an nnip requirement and none of its code is used by nnip.
 
     /work/scratch/fairchem-venv/bin/python benchmarks/bench_vs_fairchem.py [--act gate,s2] [--channels 4,8,16]
-        [--threads 1,2] [--repeats 1]
+        [--threads 1,2] [--repeats 1] [--interleave [--unfused]]
 """
 
 from __future__ import annotations
@@ -104,17 +109,25 @@ def _nnip_model(C: int, act: str):
 
 def _training_step(impl: str, C: int, act: str, batch):
     """A seeded model of ``impl`` and one training step on ``batch`` (forward, energy + force MSE, backward,
-    AdamW); returns ``(step, model)``."""
+    AdamW); returns ``(step, model)``. ``nnip-unfused``: nnip with ``so3.FUSED_EDGE_MESSAGE = False`` (the
+    composition of separate fast paths the fused edge message replaced; same numbers bit for bit)."""
+    from nnip.nn import so3
+
     torch.manual_seed(0)
-    model, forward = (_nnip_model if impl == "nnip" else _fairchem_model)(C, act)
+    model, forward = (_fairchem_model if impl == "fairchem" else _nnip_model)(C, act)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    fused = impl != "nnip-unfused"
 
     def step():
-        out = forward(batch)
-        loss = (out["energy"] - batch.energy).pow(2).mean() + (out["forces"] - batch.forces).pow(2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        previous, so3.FUSED_EDGE_MESSAGE = so3.FUSED_EDGE_MESSAGE, fused
+        try:
+            out = forward(batch)
+            loss = (out["energy"] - batch.energy).pow(2).mean() + (out["forces"] - batch.forces).pow(2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+        finally:
+            so3.FUSED_EDGE_MESSAGE = previous
         opt.step()
         return loss.item()
 
@@ -147,22 +160,27 @@ def interleaved_worker(C: int, args) -> dict:
     ratio is the median over pairs of adjacent steps. No memory figures (one process holds both)."""
     torch.set_num_threads(args.threads)
     batch, source = _batch(args.molecules)
-    steps = {impl: _training_step(impl, C, args.act, batch)[0] for impl in ("nnip", "fairchem")}
+    impls = ("nnip", "fairchem", "nnip-unfused") if args.unfused else ("nnip", "fairchem")
+    steps = {impl: _training_step(impl, C, args.act, batch)[0] for impl in impls}
     for _ in range(args.warmup):
         for impl in steps:
             steps[impl]()
-    times: dict[str, list[float]] = {"nnip": [], "fairchem": []}
+    times: dict[str, list[float]] = {impl: [] for impl in impls}
     for k in range(args.steps):
-        for impl in ("nnip", "fairchem") if k % 2 == 0 else ("fairchem", "nnip"):
+        for impl in impls if k % 2 == 0 else impls[::-1]:
             start = time.perf_counter()
             steps[impl]()
             times[impl].append(time.perf_counter() - start)
     ratios = [f / n for n, f in zip(times["nnip"], times["fairchem"])]
-    return {
+    out = {
         "impl": "interleaved", "C": C, "atoms": batch.num_atoms, "edges": batch.num_edges, "data": source,
         "atoms_per_s": {i: batch.num_atoms / statistics.median(t) for i, t in times.items()},
         "speed_ratio": statistics.median(ratios), "ratios": ratios,
     }  # fmt: skip
+    if args.unfused:
+        unfused = [f / n for n, f in zip(times["nnip-unfused"], times["fairchem"])]
+        out["speed_ratio_unfused"] = statistics.median(unfused)
+    return out
 
 
 # --- driver ----------------------------------------------------------------------------------------------------
@@ -180,7 +198,7 @@ def cpu_model() -> str:
 def _run_worker(impl: str, C: int, act: str, threads: int, args) -> dict:
     cmd = [sys.executable, __file__, "--worker", impl, "--channels", str(C), "--threads", str(threads),
            "--steps", str(args.steps), "--warmup", str(args.warmup), "--molecules", str(args.molecules),
-           "--act", act]  # fmt: skip
+           "--act", act, *(["--unfused"] if getattr(args, "unfused", False) else [])]  # fmt: skip
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -196,7 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--molecules", type=int, default=64)
     p.add_argument("--interleave", action="store_true",
                    help="speed only: both implementations in one process per configuration, steps alternating")
-    p.add_argument("--worker", choices=("nnip", "fairchem", "interleaved"), help=argparse.SUPPRESS)
+    p.add_argument("--unfused", action="store_true",
+                   help="with --interleave: also time nnip without its fused edge message (so3.FUSED_EDGE_MESSAGE "
+                        "= False, the previous composition, same numbers), steps alternating with the others")
+    p.add_argument("--worker", choices=("nnip", "nnip-unfused", "fairchem", "interleaved"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         args.threads = int(args.threads)
@@ -245,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _interleaved_table(acts: list[str], args) -> int:
-    header = f"{'act':<5}{'thr':>4}{'C':>4}{'nnip atoms/s':>14}{'fairchem':>10}{'speed ratio':>13}  ratios of step pairs"
+    extra = f"{'unfused':>9}{'ratio':>7}" if args.unfused else ""
+    header = (f"{'act':<5}{'thr':>4}{'C':>4}{'nnip atoms/s':>14}{'fairchem':>10}{'speed ratio':>13}{extra}"
+              f"  ratios of step pairs")  # fmt: skip
     print(header)
     print("-" * len(header))
     for act in acts:
@@ -253,8 +276,10 @@ def _interleaved_table(acts: list[str], args) -> int:
             for C in (int(c) for c in args.channels.split(",")):
                 r = _run_worker("interleaved", C, act, threads, args)
                 a = r["atoms_per_s"]
-                print(f"{act:<5}{threads:>4}{C:>4}{a['nnip']:>14.1f}{a['fairchem']:>10.1f}{r['speed_ratio']:>13.2f}  "
-                      f"{' '.join(f'{x:.2f}' for x in r['ratios'])}  (load {os.getloadavg()[0]:.1f})", flush=True)
+                u = f"{a['nnip-unfused']:>9.1f}{r['speed_ratio_unfused']:>7.2f}" if args.unfused else ""
+                print(f"{act:<5}{threads:>4}{C:>4}{a['nnip']:>14.1f}{a['fairchem']:>10.1f}{r['speed_ratio']:>13.2f}"
+                      f"{u}  {' '.join(f'{x:.2f}' for x in r['ratios'])}  (load {os.getloadavg()[0]:.1f})",
+                      flush=True)  # fmt: skip
     return 0
 
 

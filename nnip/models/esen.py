@@ -148,7 +148,9 @@ class _EdgeDegreeEmbedding(nn.Module):
 
 class _Edgewise(nn.Module):
     """Message of eq. (20)–(22): rotate ``[h_u ‖ h_v]`` into the edge frame, SO(2) conv (radial-conditioned) →
-    gate / S² activation → SO(2) linear, rotate back with the envelope, sum over incoming edges."""
+    gate / S² activation → SO(2) linear, rotate back with the envelope, sum over incoming edges. In training (no
+    gradients through the edge frames) everything up to the second SO(2) map runs as one autograd node,
+    :func:`so3.edge_message`, bit-identical to the composition below it."""
 
     def __init__(self, cfg: Config, edge_dims: list[int]):
         super().__init__()
@@ -164,6 +166,13 @@ class _Edgewise(nn.Module):
         self.conv2 = so3.SO2Linear(H, C, L, M)
 
     def forward(self, x, x_edge, rot_in, rot_out, src, dst, radial_hidden=None):
+        if not so3.use_reference(x) and so3.FUSED_EDGE_MESSAGE and not rot_in.requires_grad:
+            # gather, rotate, conv1 -> activation -> conv2 as one node (so3.edge_message): the same function and
+            # gradients bit for bit, without the (E, K, 2C) gathered tensor and the copies between the layers
+            scale = self.conv1.radial_scale(x_edge, radial_hidden)
+            msg = so3.edge_message(x, rot_in, src, dst, scale, self.conv1, self.act, self.conv2)
+            if msg is not None:
+                return so3.scatter_rows(torch.bmm(rot_out, msg), dst, x.shape[0])
         msg = so3.gather_edge_pairs(x, src, dst)  # (E, K, 2C)
         msg = torch.bmm(rot_in, msg)  # (E, K_m, 2C) edge frame, |m| <= m_max, m-major
         if isinstance(self.act, so3.GateActivation) and not so3.use_reference(msg):

@@ -65,6 +65,7 @@ __all__ = [
     "SO3Linear",
     "GateActivation",
     "gated_so2_linear",
+    "edge_message",
     "S2Grid",
     "S2Activation",
     "SeparableS2Activation",
@@ -557,13 +558,27 @@ class _GatedSO2Linear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, gates, w0, b0, L, H, n_m_blocks, *tensors):
         ws, parts = tensors[:n_m_blocks], tensors[n_m_blocks:]
-        n = gates.shape[0]
-        acts, sig = _GatedSO2Linear._gated(gates, parts, L, H)
-        out = [torch.addmm(b0, acts[0], w0.t())]
-        out += [a.mm(w.t()) for a, w in zip(acts[1:], ws)]
         ctx.L, ctx.H, ctx.n_m_blocks = L, H, n_m_blocks
         ctx.save_for_backward(gates, w0, *ws, *parts)
+        return _GatedSO2Linear.compute(gates, w0, b0, ws, parts, L, H)
+
+    @staticmethod
+    def compute(gates, w0, b0, ws, parts, L, H, into_rows: bool = False):
+        """The forward product: ``(n, K_m, C_out)``; with ``into_rows`` each block's product is written into its
+        rows of one output (``mm(..., out=)`` on a row slice: the same products, no ``cat``)."""
+        n = gates.shape[0]
+        acts, sig = _GatedSO2Linear._gated(gates, parts, L, H)
         c_out = w0.shape[0] // (L + 1)
+        if into_rows:
+            y = gates.new_empty(n, sum(a.shape[1] // H for a in acts) * c_out)
+            col = w0.shape[0]
+            torch.addmm(b0, acts[0], w0.t(), out=y[:, :col])
+            for a, w in zip(acts[1:], ws):
+                torch.mm(a, w.t(), out=y[:, col : col + w.shape[0]])
+                col += w.shape[0]
+            return y.view(n, y.shape[1] // c_out, c_out)
+        out = [torch.addmm(b0, acts[0], w0.t())]
+        out += [a.mm(w.t()) for a, w in zip(acts[1:], ws)]
         return torch.cat([y.view(n, y.shape[1] // c_out, c_out) for y in out], dim=1)
 
     @staticmethod
@@ -578,6 +593,13 @@ class _GatedSO2Linear(torch.autograd.Function):
         L, H, k = ctx.L, ctx.H, ctx.n_m_blocks
         gates, w0, *rest_saved = ctx.saved_tensors
         ws, parts = rest_saved[:k], rest_saved[k:]
+        grad_gates, grad_w, grad_b0, grad_parts = _GatedSO2Linear.gradients(grad, gates, w0, ws, parts, L, H)
+        return (grad_gates, grad_w[0], grad_b0, None, None, None, *grad_w[1:], *grad_parts)
+
+    @staticmethod
+    def gradients(grad, gates, w0, ws, parts, L, H):
+        """Backward of :meth:`compute`: gradients of the gates, the weights (``m = 0`` first), the bias and the
+        m-blocks."""
         n = gates.shape[0]
         c_out = w0.shape[0] // (L + 1)
         acts, sig = _GatedSO2Linear._gated(gates, parts, L, H)
@@ -597,7 +619,7 @@ class _GatedSO2Linear(torch.autograd.Function):
             grad_sig[:, m - 1 :] += (grad_a * part.reshape(n, 2, L - m + 1, H)).sum(1)
         grad_sig += grad_a0[:, 1:] * rest
         grad_gates = torch.ops.aten.sigmoid_backward(grad_sig, sig).reshape(n, L * H)
-        return (grad_gates, grad_w[0], grad_b0, None, None, None, *grad_w[1:], *grad_parts)
+        return grad_gates, grad_w, grad_b0, grad_parts
 
 
 def gated_so2_linear(act: GateActivation, linear: "SO2Linear", gates: torch.Tensor, parts) -> torch.Tensor:
@@ -619,6 +641,267 @@ def gated_so2_linear(act: GateActivation, linear: "SO2Linear", gates: torch.Tens
     return _GatedSO2Linear.apply(
         gates, linear.fc_m0.weight, linear.fc_m0.bias, act.l_max, act.channels, len(ws), *ws, *parts
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# eSEN's whole edge message in the edge frame, as one autograd node
+# ---------------------------------------------------------------------------------------------------------------
+_BMM_COLUMNS = 16  # bmm of (E, a, b) @ (E, b, N): N > 16 columns run ~3× slower per column on CPU (MKL) than N ≤ 16
+_BMM_LOOP_BELOW = 400  # ATen's CPU bmm: a plain loop when contraction × rows × columns < 400, a BLAS batch above
+
+
+def _bmm_kernel_is_blas(a: torch.Tensor, columns: int) -> bool:
+    """Whether ATen's CPU ``bmm(a, b)`` with ``columns`` columns in ``b`` takes its BLAS path (not its small loop)."""
+    return a.shape[1] * a.shape[2] * columns >= _BMM_LOOP_BELOW
+
+
+def _same_bmm_kernel(a: torch.Tensor, columns: int, reference_columns: int) -> bool:
+    """Whether ``bmm(a, ·)`` with ``columns`` columns runs the kernel it runs with ``reference_columns``: then each
+    output element is the same dot product summed in the same order (bit-identical, tested), otherwise not."""
+    return _bmm_kernel_is_blas(a, columns) == _bmm_kernel_is_blas(a, reference_columns)
+
+
+@functools.lru_cache(maxsize=None)
+def _column_split_is_exact(dtype: torch.dtype, rows: int, K: int, C: int) -> bool:
+    """Whether this machine's ``bmm`` gives the bits of the whole ``(·, rows, K) @ (·, K, 2C)`` product (and of its
+    transposed product, as backward runs it) on each half of the ``2C`` columns and on the 16-column chunks of
+    :func:`_bmm_columns`. Checked once per shape on seeded random data: ATen picks its loop or BLAS by size
+    (:func:`_same_bmm_kernel`), and within BLAS the code path decides — MKL's AVX-512 path sums every output
+    element in the same order whatever the column count, its AVX2 path (``MKL_CBWR=AVX2``, CPUs without AVX-512)
+    does not. Where it does not hold, :func:`edge_message` steps aside and the composition runs."""
+    g = torch.Generator(device="cpu").manual_seed(0)
+    a = torch.randn(64, rows, K, generator=g, dtype=dtype)
+    pair = torch.randn(64, K, 2 * C, generator=g, dtype=dtype)
+    grad = torch.randn(64, rows, 2 * C, generator=g, dtype=dtype)
+    whole, whole_t = torch.bmm(a, pair), torch.bmm(a.transpose(1, 2), grad)
+    if not torch.equal(_bmm_columns(a, pair), whole):
+        return False
+    for h in range(2):
+        cols = slice(h * C, (h + 1) * C)
+        if not torch.equal(_bmm_columns(a, pair[:, :, cols].contiguous()), whole[:, :, cols]):
+            return False
+        if not torch.equal(_bmm_columns(a.transpose(1, 2), grad[:, :, cols]), whole_t[:, :, cols]):
+            return False
+    return True
+
+
+def _bmm_columns(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``torch.bmm(a, b)``, for more than 16 columns computed on column chunks of 16 (each chunk in the same BLAS
+    kernel, contiguous outputs, joined): every output element is the same dot product summed in the same order
+    where :func:`_column_split_is_exact` says so (the caller checks); the per-edge rotations with 32 or more
+    columns run 2–3× faster."""
+    N = b.shape[2]
+    widths = [min(_BMM_COLUMNS, N - c) for c in range(0, N, _BMM_COLUMNS)]
+    if N <= _BMM_COLUMNS or not all(_same_bmm_kernel(a, w, N) for w in widths):
+        return torch.bmm(a, b)
+    return torch.cat([torch.bmm(a, b[:, :, c : c + _BMM_COLUMNS]) for c in range(0, N, _BMM_COLUMNS)], dim=2)
+
+
+class _EdgeMessage(torch.autograd.Function):
+    r"""eSEN's message in the edge frame (eq. 20–22) from the node features: ``[h_u ‖ h_v]`` gathered and rotated,
+    the radial-scaled SO(2) convolution, the gate or separable S² activation, the second SO(2) map; ``(n, K, C) ->
+    (E, K_m, C)`` (see :func:`edge_message`).
+
+    What it saves against the composition of the separate fast paths (:func:`gather_edge_pairs`, ``bmm``,
+    :class:`_ScaledLinear` per m-block, :class:`_GatedSO2Linear` or :class:`_ChunkedS2SiLU` and
+    :class:`SO2Linear`): backward rotates each half of the pair's gradient with ``C`` columns straight into the
+    rows summed onto the nodes (no ``(E, K, 2C)`` gradient and no copy of its halves apart; bmm with more than 16
+    columns is ~3× slower per column on CPU), for ``2C > 16`` forward rotates the halves too; the input gradients
+    of the m-blocks are written into the rows of one ``(E, K_m, 2C)`` gradient and the second map's products
+    into the rows of its output (no cat of blocks); no autograd bookkeeping between the layers. Every product,
+    elementwise operation and reduction is the composition's, on the same values in the same order (autograd's
+    own formulas, as those nodes use them; the rotations on fewer columns only where ATen's bmm takes the same
+    kernel, :func:`_same_bmm_kernel`, and this machine's BLAS sums them alike, :func:`_column_split_is_exact` —
+    MKL's AVX-512 path does, its AVX2 path not for every shape): values and gradients are bit-identical
+    (tests in tests/nn/test_so3.py and tests/models/test_esen_fast.py). Saves the rotated pair, the scaling, the
+    first map's outputs (and, for ``s2``, the activation's output, as the composition does); recomputes
+    ``x ⊙ s`` and the gate in backward. The rotations must not need gradients (direct forces).
+    """
+
+    @staticmethod
+    def forward(ctx, spec, x, rot_in, src, dst, scale, *params):
+        k = len(spec["sizes"]) - 1
+        w1, b1, blk1 = params[0], params[1], params[2 : 2 + k]
+        w2, b2, blk2 = params[2 + k], params[3 + k], params[4 + k :]
+        # [D h_u ‖ D h_v], (E, K_m, 2C): the gathered pair rotated at once where its 2C columns are few (as the
+        # plain code does), else each half rotated with C columns (faster: see _bmm_columns) and put side by side
+        if 2 * x.shape[2] <= _BMM_COLUMNS:
+            pair = torch.bmm(rot_in, torch.cat([x.index_select(0, src), x.index_select(0, dst)], dim=2))
+        else:
+            pair = torch.cat([_bmm_columns(rot_in, x.index_select(0, idx)) for idx in (src, dst)], dim=2)
+        xs = _EdgeMessage._scaled_inputs(spec, pair, scale)
+        y0 = torch.addmm(b1, xs[0], w1.t())  # (E, extra + (L+1) H)
+        ys = [a.mm(w.t()) for a, w in zip(xs[1:], blk1)]
+        del xs
+        out, saved = _EdgeMessage._second(spec, y0, ys, w2, b2, blk2)
+        ctx.spec = spec
+        ctx.save_for_backward(rot_in, src, dst, scale, w1, *blk1, w2, *blk2, pair, *saved)
+        return out
+
+    @staticmethod
+    def _rows(spec):
+        """Row ranges of the m-blocks in the m-major edge layout."""
+        rows, r = [], 0
+        for b, n_m in enumerate(spec["sizes"]):
+            width = n_m if b == 0 else 2 * n_m
+            rows.append((r, r + width))
+            r += width
+        return rows
+
+    @staticmethod
+    def _blocks(spec, pair, scale):
+        """Per m-block the input ``x`` and scaling ``s`` as :meth:`SO2Linear.forward_parts` hands them to
+        :class:`_ScaledLinear` (views of ``pair`` and ``scale``)."""
+        E, C2 = pair.shape[0], pair.shape[2]
+        sizes = spec["sizes"]
+        scales = scale.split([n_m * C2 for n_m in sizes], dim=1)
+        out = []
+        for b, ((r0, r1), n_m, s) in enumerate(zip(_EdgeMessage._rows(spec), sizes, scales)):
+            if b == 0:
+                out.append((pair[:, r0:r1].reshape(E, n_m * C2), s))
+            else:
+                out.append((pair[:, r0:r1].reshape(E, 2, n_m * C2), s.unsqueeze(1)))
+        return out
+
+    @staticmethod
+    def _scaled_inputs(spec, pair, scale):
+        """``x ⊙ s`` per m-block, flattened per edge (as :class:`_ScaledLinear` computes it)."""
+        return [(x * s).reshape(x.shape[0], x[0].numel()) for x, s in _EdgeMessage._blocks(spec, pair, scale)]
+
+    @staticmethod
+    def _second(spec, y0, ys, w2, b2, blk2):
+        """Activation and the second SO(2) map; returns the message and the tensors backward needs."""
+        E, X, H, L = y0.shape[0], spec["extra"], spec["hidden"], spec["l_max"]
+        gates = y0[:, :X]
+        parts = [y0[:, X:].view(E, L + 1, H), *(y.view(E, y.shape[1] // H, H) for y in ys)]
+        if spec["act"] == "gate":
+            return _GatedSO2Linear.compute(gates, w2, b2, blk2, parts, L, H, into_rows=True), (y0, *ys)
+        y = torch.cat(parts, dim=1)  # (E, K_m, H), as SO2Linear.forward returns it
+        a = _ChunkedS2SiLU.compute(y, spec["to_mat"], spec["from_mat"], gates)
+        C2 = w2.shape[0] // (L + 1)
+        out = a.new_empty(E, a.shape[1] * C2)
+        rows = [(r0 * H, r1 * H) for r0, r1 in _EdgeMessage._rows(spec)]
+        af = a.view(E, a.shape[1] * H)
+        col = w2.shape[0]
+        torch.addmm(b2, af[:, rows[0][0] : rows[0][1]], w2.t(), out=out[:, :col])
+        for (c0, c1), w in zip(rows[1:], blk2):
+            torch.mm(af[:, c0:c1], w.t(), out=out[:, col : col + w.shape[0]])
+            col += w.shape[0]
+        return out.view(E, a.shape[1], C2), (y0, y, a)  # a kept, as the composition's second map keeps it
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        spec = ctx.spec
+        k = len(spec["sizes"]) - 1
+        saved = ctx.saved_tensors
+        rot_in, src, dst, scale, w1 = saved[:5]
+        blk1, w2, blk2 = saved[5 : 5 + k], saved[5 + k], saved[6 + k : 6 + 2 * k]
+        pair, rest = saved[6 + 2 * k], saved[7 + 2 * k :]
+        E, X, H, L = grad.shape[0], spec["extra"], spec["hidden"], spec["l_max"]
+        rows = _EdgeMessage._rows(spec)
+        # activation and second map: the grad of the first map's outputs, as autograd hands it to each block
+        if spec["act"] == "gate":
+            y0, ys = rest[0], rest[1:]
+            gates = y0[:, :X]
+            parts = [y0[:, X:].view(E, L + 1, H), *(y.view(E, y.shape[1] // H, H) for y in ys)]
+            grad_gates, grad_w2, grad_b2, grad_parts = _GatedSO2Linear.gradients(grad, gates, w2, blk2, parts, L, H)
+            grad_y = [g.reshape(E, g.shape[1] * H) for g in grad_parts]
+        else:
+            y0, y, a = rest
+            C2 = w2.shape[0] // (L + 1)
+            af = a.view(E, a.shape[1] * H)
+            gf = grad.view(E, grad.shape[1] * C2)
+            grad_a = torch.empty_like(a)
+            gaf = grad_a.view(E, a.shape[1] * H)
+            grad_w2, grad_b2 = [], None
+            for b, ((r0, r1), w) in enumerate(zip(rows, (w2, *blk2))):
+                g = gf[:, r0 * C2 : r1 * C2]
+                torch.mm(g, w, out=gaf[:, r0 * H : r1 * H])  # autograd's mm_mat1_backward
+                grad_w2.append(g.t().mm(af[:, r0 * H : r1 * H]))  # mm_mat2_backward through the weight's .t()
+                if b == 0:
+                    grad_b2 = g.sum(0)
+            del a, af
+            grad_y_full, grad_gates = _ChunkedS2SiLU.gradients(grad_a, y, spec["to_mat"], spec["from_mat"], y0[:, :X])
+            gyf = grad_y_full.view(E, grad_y_full.shape[1] * H)
+            grad_y = [gyf[:, r0 * H : r1 * H] for r0, r1 in rows]
+        grad_y[0] = torch.cat([grad_gates, grad_y[0]], dim=1)  # the split of the first map's m = 0 output
+        # first map (radial-scaled), as _ScaledLinear's backward, its input gradient written into the pair's rows
+        blocks = _EdgeMessage._blocks(spec, pair, scale)
+        grad_pair = torch.empty_like(pair)
+        grad_w1, grad_b1, grad_s = [], None, []
+        for b, ((r0, r1), (x, s), g, w) in enumerate(zip(rows, blocks, grad_y, (w1, *blk1))):
+            grad_xs = g.mm(w).view(x.shape)
+            torch.mul(grad_xs, s, out=grad_pair[:, r0:r1].view(x.shape))
+            gs = (grad_xs * x).sum_to_size(s.shape)
+            grad_s.append(gs if b == 0 else gs.squeeze(1))
+            grad_w1.append(g.t().mm((x * s).reshape(E, w.shape[1])))  # x ⊙ s recomputed
+            if b == 0:
+                grad_b1 = g.sum(0)
+        grad_scale = torch.cat(grad_s, dim=1)
+        # rotations back (each half with C columns) and row sums onto the nodes, as _GatherEdgePairs' backward
+        n, K, C = spec["num_nodes"], rot_in.shape[2], pair.shape[2] // 2
+        to_nodes = []
+        for h, idx in enumerate((src, dst)):
+            rows_h = _bmm_columns(rot_in.transpose(1, 2), grad_pair[:, :, h * C : (h + 1) * C]).view(E, K * C)
+            to_nodes.append(grad_pair.new_zeros(n, K * C).index_add_(0, idx, rows_h))
+        grad_x = (to_nodes[0] + to_nodes[1]).view(n, K, C)
+        return (None, grad_x, None, None, None, grad_scale, grad_w1[0], grad_b1, *grad_w1[1:],
+                grad_w2[0], grad_b2, *grad_w2[1:])  # fmt: skip
+
+
+#: the fused edge message of :func:`edge_message` (eSEN); ``False`` runs the composition of the separate fast
+#: paths instead (tests compare the two bit for bit)
+FUSED_EDGE_MESSAGE = True
+
+
+def edge_message(
+    x: torch.Tensor,
+    rot_in: torch.Tensor,
+    src: torch.Tensor,
+    dst: torch.Tensor,
+    scale: torch.Tensor,
+    conv1: "SO2Linear",
+    act: nn.Module,
+    conv2: "SO2Linear",
+) -> torch.Tensor | None:
+    r"""eSEN's message in the edge frame, ``conv2(act(conv1(D [h_u ‖ h_v], s)))``, ``(n, K, C) -> (E, K_m, C)``,
+    as one autograd node (:class:`_EdgeMessage`), bit-identical to the composition of
+    :func:`gather_edge_pairs`, the rotation, :meth:`SO2Linear.forward_parts` with ``scale`` and
+    :func:`gated_so2_linear` (gate) or :class:`SeparableS2Activation` and :class:`SO2Linear` (``s2``).
+    ``None`` where it does not apply (reference path, rotations needing gradients, other activations): the caller
+    runs the composition."""
+    if (
+        not FUSED_EDGE_MESSAGE
+        or use_reference(x)
+        or rot_in.requires_grad
+        or conv2.extra_m0_channels
+        or not conv1.extra_m0_channels
+        or conv1.in_channels != 2 * x.shape[2]
+        or scale.dtype != x.dtype
+        or rot_in.dtype != x.dtype
+        or not _same_bmm_kernel(rot_in, x.shape[2], 2 * x.shape[2])  # each half rotated as the pair would be
+        or not _column_split_is_exact(x.dtype, rot_in.shape[1], rot_in.shape[2], x.shape[2])
+    ):
+        return None
+    spec = {
+        "sizes": tuple(conv1.sizes), "extra": conv1.extra_m0_channels, "hidden": conv1.out_channels,
+        "l_max": conv1.l_max, "num_nodes": x.shape[0],
+    }  # fmt: skip
+    if isinstance(act, GateActivation):
+        if act.channels != conv1.out_channels or conv1.extra_m0_channels != act.l_max * act.channels:
+            return None
+        spec["act"] = "gate"
+    elif isinstance(act, SeparableS2Activation):
+        grid = act.s2.grid
+        if conv1.extra_m0_channels != conv1.out_channels:
+            return None
+        spec.update(act="s2", to_mat=grid.to_mat.to(x.dtype), from_mat=grid.from_mat[1:].to(x.dtype).contiguous())
+    else:
+        return None
+    w1 = [conv1.fc_m0.weight, conv1.fc_m0.bias, *conv1.block_weights()]
+    w2 = [conv2.fc_m0.weight, conv2.fc_m0.bias, *conv2.block_weights()]
+    return _EdgeMessage.apply(spec, x, rot_in, src, dst, scale, *w1, *w2)
 
 
 @contextlib.contextmanager
@@ -723,33 +1006,49 @@ class _ChunkedS2SiLU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, to_mat, from_mat, scalars):
+        ctx.save_for_backward(x, to_mat, from_mat, scalars)
+        return _ChunkedS2SiLU.compute(x, to_mat, from_mat, scalars)
+
+    @staticmethod
+    def compute(x, to_mat, from_mat, scalars):
+        """The forward (no autograd bookkeeping)."""
         n, K, C = x.shape
         K_out = from_mat.shape[0]
         first = 0 if scalars is None else 1
         out = x.new_empty(n, first + K_out, C)
         if scalars is not None:
             out[:, 0] = nn.functional.silu(scalars)
-        step = max(1, _CHUNK_GRID_VALUES // (to_mat.shape[0] * C))
+        step = _ChunkedS2SiLU._step(to_mat, C)
         for a in range(0, n, step):
             xc = x[a : a + step]
             b = xc.shape[0]
             grid = torch.mm(to_mat, xc.transpose(0, 1).reshape(K, b * C))  # (P, b C)
             nn.functional.silu(grid, inplace=True)
             out[a : a + b, first:] = torch.mm(from_mat, grid).view(K_out, b, C).transpose(0, 1)
-        ctx.save_for_backward(x, to_mat, from_mat, scalars)
-        ctx.step, ctx.first = step, first
         return out
+
+    @staticmethod
+    def _step(to_mat, C):
+        return max(1, _CHUNK_GRID_VALUES // (to_mat.shape[0] * C))
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         x, to_mat, from_mat, scalars = ctx.saved_tensors
-        step, first = ctx.step, ctx.first
+        need_s = scalars is not None and ctx.needs_input_grad[3]
+        need_x = ctx.needs_input_grad[0]
+        grad_x, grad_s = _ChunkedS2SiLU.gradients(grad_out, x, to_mat, from_mat, scalars, need_x, need_s)
+        return grad_x, None, None, grad_s
+
+    @staticmethod
+    def gradients(grad_out, x, to_mat, from_mat, scalars, need_x=True, need_s=True):
+        """Backward of :meth:`compute`: ``(grad_x, grad_scalars)`` (``None`` where not needed)."""
+        step, first = _ChunkedS2SiLU._step(to_mat, x.shape[2]), 0 if scalars is None else 1
         n, K, C = x.shape
         K_out = from_mat.shape[0]
-        grad_x = torch.empty_like(x) if ctx.needs_input_grad[0] else None
+        grad_x = torch.empty_like(x) if need_x else None
         grad_s = None
-        if scalars is not None and ctx.needs_input_grad[3]:
+        if scalars is not None and need_s:
             grad_s = torch.ops.aten.silu_backward(grad_out[:, 0], scalars)
         if grad_x is not None:
             from_t, to_t = from_mat.t(), to_mat.t()
@@ -760,7 +1059,7 @@ class _ChunkedS2SiLU(torch.autograd.Function):
                 gc = grad_out[a : a + b, first:].transpose(0, 1).reshape(K_out, b * C)
                 grad_grid = torch.ops.aten.silu_backward(torch.mm(from_t, gc), grid)
                 grad_x[a : a + b] = torch.mm(to_t, grad_grid).view(K, b, C).transpose(0, 1)
-        return grad_x, None, None, grad_s
+        return grad_x, grad_s
 
 
 def _s2_silu(grid: S2Grid, x: torch.Tensor, scalars: torch.Tensor | None = None) -> torch.Tensor:

@@ -419,3 +419,35 @@ def test_gated_so2_linear_equals_plain_blocks(m_max, n, dtype):
 
     for a, b in zip(run(True), run(False)):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("E", [5, 4000])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("l_max,m_max", [(4, 2), (2, 2), (2, 1), (3, 3)])
+def test_rotations_on_column_chunks_bit_identical(l_max, m_max, dtype, E):
+    """The edge-frame rotations of :func:`so3.edge_message` on fewer columns: each half ``D h_u``, ``D h_v`` of the
+    pair (forward; backward on the strided halves of the pair's gradient) and :func:`so3._bmm_columns`' chunks of
+    16 are the rotation of the whole ``(E, K, 2C)`` pair, bit for bit, wherever ``_same_bmm_kernel`` says the
+    halves run ATen's kernel of the pair (BLAS above 400 multiply-adds per product, a plain loop below) and
+    ``_column_split_is_exact`` (a probe on 64 random products per shape) finds this machine's BLAS summing them alike:
+    the probe's answer holds for other edge counts."""
+    D = so3.wigner_d_blocks(so3.edge_rotation(torch.randn(E, 3, dtype=dtype)), l_max)
+    D = D.index_select(1, so3.m_order(l_max, m_max))  # (E, K_m, K)
+    checked = 0
+    for C in (1, 2, 3, 4, 6, 8, 12, 16, 20, 32, 40):
+        if not so3._same_bmm_kernel(D, C, 2 * C) or not so3._column_split_is_exact(dtype, *D.shape[1:], C):
+            continue
+        checked += 1
+        pair = torch.randn(E, D.shape[2], 2 * C, dtype=dtype)
+        whole = torch.bmm(D, pair)
+        for h in range(2):
+            half = pair[:, :, h * C : (h + 1) * C].contiguous()
+            assert torch.equal(so3._bmm_columns(D, half), whole[:, :, h * C : (h + 1) * C])
+        grad = torch.randn(E, D.shape[1], 2 * C, dtype=dtype)
+        whole_t = torch.bmm(D.transpose(1, 2), grad)
+        for h in range(2):
+            got = so3._bmm_columns(D.transpose(1, 2), grad[:, :, h * C : (h + 1) * C])
+            assert torch.equal(got, whole_t[:, :, h * C : (h + 1) * C])
+        assert torch.equal(so3._bmm_columns(D, pair), whole)
+    if not checked:
+        pytest.skip("this machine's BLAS sums column halves differently (e.g. MKL's AVX2 path): the fused path is off")
