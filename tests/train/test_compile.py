@@ -30,6 +30,10 @@ from tests.train.interrupt import interrupt_and_resume
 
 #: compiled vs eager, relative, on every loss column of the curve (measured <= 1.3e-7; see the module docstring)
 RTOL = 1e-5
+
+#: one pytest-xdist worker for the module: the resume test then reuses the kernels the first compiled test left in
+#: inductor's cache (``make test`` on a fresh machine: two workers each compiled cold, 57 s and 56 s)
+pytestmark = pytest.mark.xdist_group("torch-compile")
 EXACT = ["step", "epoch", "atoms_seen", "structures_seen", "flops", "lr"]
 LOSSES = ["train_loss", "val_loss", "val_energy_loss", "val_force_loss"]
 
