@@ -108,8 +108,8 @@ def test_compiled_training_matches_eager(tmp_path, varied_xyz):
     assert rec.status == "done" and rec.run_id == ref.run_id == cfg.run_id()
     # 9 batches of 20-36 atoms: the forward's graphs (split at graph breaks) compiled once, at batch 1, with the atom
     # and edge counts as symbols (trainer.dynamic_sizes), then never again (a recompilation per batch would add one
-    # per graph and batch)
-    print(f"graphs compiled: {graphs}")
+    # per graph and batch). Measured: 6 graphs (12 before the sizes were marked dynamic, static then dynamic); the
+    # bound allows one more, for a size Dynamo specialises on where the mark is only a hint ("maybe")
     assert graphs <= 7, graphs
     a, b = ref.curve(), rec.curve()
     assert len(a) == len(b)
