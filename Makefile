@@ -30,7 +30,8 @@ chromium:
 # Chromium, on TEST_WORKERS pytest-xdist processes: the tests of each book are one xdist group (one worker builds and
 # checks the tiny book in a folder of its own, another the cpu book in the project; tests/book/conftest.py), the Slurm
 # tests another (one worker, mostly waiting on the cluster's queue and time limits), the rest spread over the workers.
-# pytest-xdist sends its largest work units (these three groups) first, one to each worker.
+# pytest-xdist queues its work units largest first (by number of tests: the symmetrization module, the Slurm tests and
+# the two books are the largest groups) and hands them out one per worker in turn, so the books start on two workers.
 TEST_WORKERS ?= 3
 test: setup chromium
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests notebooks --nbmake --durations=15

@@ -7,8 +7,10 @@ as on a fresh machine), so a run or cached evaluation missing from the store fai
 The cpu book is built in the project (``_build/`` and ``book/executed/``, as ``make book`` does), the tiny book in a
 folder of its own (``python -m nnip.book --out``: a copy of the book's sources; its runs go to the project's
 ``results/tiny``), so the two can build at once. Under pytest-xdist (``make test``: ``--dist loadgroup``) the tests
-of one book are one ``xdist_group``, ``book-<name>`` (:func:`group`): one worker builds and checks that book, and
-pytest-xdist hands the two groups (its largest work units, sent first) to two different workers."""
+of one book are one ``xdist_group``, ``book-<name>`` (:func:`group`): one worker builds and checks that book.
+pytest-xdist queues its work units largest first (by number of tests) and hands them out one per worker in turn;
+the book groups are among the largest, so they start on different workers (measured: 242 s and 220 s of build,
+overlapping, in a 539 s suite)."""
 
 from __future__ import annotations
 
