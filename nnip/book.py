@@ -38,6 +38,7 @@ import contextlib
 import functools
 import importlib.metadata
 import json
+import multiprocessing as mp
 import os
 import shutil
 import subprocess
@@ -54,6 +55,7 @@ from matplotlib.figure import Figure
 from nnip.data.registry import NO_GENERATION, dataset_stats, ensure_dataset
 from nnip.presets import get, resolve
 from nnip.runs import RUN_LOG
+from nnip.scaling import _memo
 from nnip.scaling._memo import ENV
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,17 +127,40 @@ def execute_notebooks(preset: str, store: str, names: list[str] | None, out_dir:
     args = [(nb, out_dir / nb.name, preset, store, train_missing) for nb in notebooks]
     log = out_dir / RUNS_READ
     log.unlink(missing_ok=True)
-    with fit_memo(), _environ(RUN_LOG, str(log)), forked_kernels():
-        if jobs <= 1 or len(args) <= 1:
-            out = [_execute(*a) for a in args]
-        else:
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
-                out = list(pool.map(_execute, *zip(*args)))
-    if not names:  # the whole book: its pages must read exactly the runs the catalog lists
-        from nnip.paper.catalog import check_reads  # lazy: nnip.paper loads IPython
-
-        print(f"== the pages read {check_reads(preset, log)} runs: exactly the catalog's", flush=True)
+    with fit_memo(), _environ(RUN_LOG, str(log)), contextlib.ExitStack() as stack:
+        checker = None
+        if not names:  # the whole book: its pages must read exactly the runs the catalog lists, checked at the end
+            checker = stack.enter_context(ProcessPoolExecutor(1, mp_context=mp.get_context("fork"),
+                                                              initializer=os.nice, initargs=(10,)))
+            checker.submit(_prepare_check, preset)
+        with forked_kernels():
+            if jobs <= 1 or len(args) <= 1:
+                out = [_execute(*a) for a in args]
+            else:
+                with ProcessPoolExecutor(max_workers=jobs) as pool:
+                    out = list(pool.map(_execute, *zip(*args)))
+        if checker is not None:
+            print(f"== the pages read {checker.submit(_check_reads, preset, log).result()} runs: exactly the "
+                  "catalog's", flush=True)
     return out
+
+
+def _prepare_check(preset: str) -> None:
+    """The build's final check, prepared in its own process while the pages run, at low priority (``nice`` 10: it
+    mostly fills the cores' idle moments between kernels): its imports (torch and every model, through
+    :mod:`nnip.sweep`, ~4 s) and the catalog's run ids, whose parameter counts go to the build's memo for the pages
+    that count the same models (:func:`nnip.paper.ladders.n_params`)."""
+    from nnip.paper.catalog import in_production_run_ids, run_ids  # lazy: nnip.paper loads IPython
+
+    run_ids(preset)
+    in_production_run_ids(preset)
+
+
+def _check_reads(preset: str, log: Path) -> int:
+    """:func:`nnip.paper.catalog.check_reads`, in the process :func:`_prepare_check` prepared."""
+    from nnip.paper.catalog import check_reads  # lazy: nnip.paper loads IPython
+
+    return check_reads(preset, log)
 
 
 def train_catalog(preset: str, store: str = "results", workers: int = 2) -> "pd.DataFrame":
@@ -210,10 +235,20 @@ ZYGOTE_ENV = "NNIP_KERNEL_ZYGOTE"
 #: what the zygote imports before it forks any kernel: third-party modules whose import does not depend on the shell
 #: that the kernel starts later, and that every page's kernel imports (measured on the 2-core machine: ~2.4 of the
 #: ~3 CPU-s a fresh kernel spends importing before a page's first line runs; torch alone, through nnip.sweep, 1.5 s).
-#: Not nnip (importing nnip.paper registers the figure formatter with the running shell), not pandas (its display
-#: options depend on whether it is imported inside a kernel), not pyplot or the inline backend (IPython's hooks).
+#: Not nnip (importing nnip.paper registers the figure formatter with the running shell), not pyplot or the inline
+#: backend (IPython's hooks).
 PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "torch", "scipy.optimize", "scipy.stats", "scipy.linalg",
            "matplotlib.figure", "matplotlib.backends.backend_agg")
+#: what the zygote imports next, one module at a time while no kernel is asked for (the first kernels of a build are
+#: forked at once, without them): what the pages' ``nnip`` imports pull in besides :data:`PRELOAD` (measured on the
+#: 2-core machine: ~0.5 CPU-s in every page's kernel — pandas and pyarrow, ase's database, submitit — and ~1.5 CPU-s
+#: more in each page that builds a model — e3nn, sympy, torch._dynamo). pandas is imported as in a kernel: its
+#: ``display.max_columns`` default is 0 in a terminal and 20 inside a Jupyter kernel (``pandas.core.config_init``),
+#: and its ``display.encoding`` is that of ``sys.stdout`` (ipykernel's stream in a kernel); the zygote, which has
+#: neither, sets the kernel's (``tests/book/test_execute.py`` compares every pandas option and matplotlib rcParam of a
+#: forked kernel with a fresh one's). Not ``tqdm.auto`` (it picks its bar by the shell).
+PRELOAD_LATE = ("pandas", "pyarrow", "ase.db", "yaml", "submitit", "schedulefree", "sympy", "e3nn.o3",
+                "torch._dynamo")
 #: the kernel process jupyter starts (argv of the kernel spec): it hands its connection file, working directory,
 #: environment and standard streams to the zygote, which forks the kernel; it forwards signals (interrupt, terminate)
 #: to the kernel and exits with its exit status. Killed, the zygote kills the kernel. Standard library only.
@@ -250,7 +285,8 @@ def forked_kernels() -> Iterator[Path | None]:
     spec = {**get_kernel_dict(), "argv": [sys.executable, "-c", _CLIENT, "-f", "{connection_file}"]}
     (tmp / "kernels" / "python3").mkdir(parents=True)
     (tmp / "kernels" / "python3" / "kernel.json").write_text(json.dumps(spec, indent=1))
-    zygote = subprocess.Popen([sys.executable, "-c", _ZYGOTE, str(sock), *PRELOAD], stdout=subprocess.PIPE, text=True)
+    zygote = subprocess.Popen([sys.executable, "-c", _ZYGOTE, str(sock), *PRELOAD, "--late", *PRELOAD_LATE],
+                              stdout=subprocess.PIPE, text=True)
     try:
         if zygote.stdout.readline().strip() != "ready":
             raise RuntimeError("the kernel zygote did not start (nnip.book._ZYGOTE)")
@@ -267,18 +303,23 @@ def forked_kernels() -> Iterator[Path | None]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-#: the process :func:`forked_kernels` forks kernels from, as source: run as ``python -c`` with the socket path and
-#: :data:`PRELOAD` as arguments, so that it imports nothing else (not nnip.book's own imports: nnip.runs imports pandas).
-#: Single-threaded: it imports, accepts, forks and reaps. A kernel whose launcher disconnects (killed) is killed; on
-#: SIGTERM every kernel is. In the fork: the launcher's standard streams, working directory and environment, then
-#: ipykernel with the launcher's arguments, and the kernel's exit status back to the launcher.
+#: the process :func:`forked_kernels` forks kernels from, as source: run as ``python -c`` with the socket path,
+#: :data:`PRELOAD`, ``--late`` and :data:`PRELOAD_LATE` as arguments, so that it imports nothing else (not nnip.book's
+#: own imports). Single-threaded: it imports, accepts, forks and reaps; it imports the late modules one at a time when
+#: no request is waiting, so the first kernels of a build do not wait for them. A kernel's exit wakes it at once
+#: (SIGCHLD through ``signal.set_wakeup_fd``), so the launcher — to jupyter, the kernel's process — ends with it. A
+#: kernel whose launcher disconnects (killed) is killed; on SIGTERM every kernel is. In the fork: the launcher's
+#: standard streams, working directory and environment, then ipykernel with the launcher's arguments, and the kernel's
+#: exit status back to the launcher.
 _ZYGOTE = """
 import contextlib, gc, importlib, json, os, selectors, signal, socket, sys, traceback
 
-def child(sockets, msg, fds):
+def child(closing, msg, fds):
     code = 1
     try:
-        for s in sockets:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for s in closing:
             s.close()
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
@@ -304,29 +345,52 @@ def child(sockets, msg, fds):
             sys.stderr.flush()
         os._exit(code)
 
-sock, preload = sys.argv[1], sys.argv[2:]
+def load(module):
+    importlib.import_module(module)
+    if module == "pandas":  # the defaults pandas registers when imported inside a kernel: is_terminal() is False
+        from ipykernel.iostream import OutStream  # (config_init) and sys.stdout is ipykernel's stream
+
+        sys.modules["pandas"].set_option("display.max_columns", 20, "display.encoding", OutStream.encoding)
+    gc.collect()
+    gc.freeze()  # the preloaded objects stay shared with the kernels (copy-on-write)
+
+sock, args = sys.argv[1], sys.argv[2:]
+preload, late = (args[:args.index("--late")], args[args.index("--late") + 1:]) if "--late" in args else (args, [])
 os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # what ipykernel sets first
 for module in preload:
-    importlib.import_module(module)
-gc.collect()
-gc.freeze()  # the preloaded objects stay shared with the kernels (copy-on-write)
+    load(module)
 srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 srv.bind(sock)
 srv.listen(16)
+wake_r, wake_w = socket.socketpair()  # SIGCHLD -> a byte on wake_w: a kernel's exit ends the select at once
+wake_r.setblocking(False)
+wake_w.setblocking(False)
+signal.set_wakeup_fd(wake_w.fileno())
+signal.signal(signal.SIGCHLD, lambda *_: None)
 sel = selectors.DefaultSelector()
 sel.register(srv, selectors.EVENT_READ)
+sel.register(wake_r, selectors.EVENT_READ)
 kernels, stop, parent = {}, [], os.getppid()
 signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
 print("ready", flush=True)
 while not stop and os.getppid() == parent:
-    for key, _ in sel.select(timeout=0.25):
-        if key.fileobj is srv:
+    events = sel.select(timeout=0 if late else 1.0)
+    if not events and late:  # nothing asked for: the next late module
+        with contextlib.suppress(Exception):
+            load(late[0])
+        late.pop(0)
+    for key, _ in events:
+        if key.fileobj is wake_r:
+            with contextlib.suppress(BlockingIOError):
+                while wake_r.recv(4096):
+                    pass
+        elif key.fileobj is srv:
             conn, _ = srv.accept()
             data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
             pid = os.fork()
             if pid == 0:  # the kernel keeps none of the zygote's sockets (a launcher's EOF must reach the zygote)
                 sel.close()
-                child([srv, conn, *kernels.values()], json.loads(data), fds)
+                child([srv, conn, wake_r, wake_w, *kernels.values()], json.loads(data), fds)
             for fd in fds:
                 os.close(fd)
             conn.sendall(str(pid).encode())
@@ -387,6 +451,7 @@ def fit_memo() -> Iterator[Path | None]:
         with _environ(ENV, str(tmp / "fits.sqlite")):
             yield Path(os.environ[ENV])
     finally:
+        _memo.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

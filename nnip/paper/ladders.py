@@ -5,9 +5,15 @@ ladder of an architecture, the ≈ fixed-N reference model of §3.3, and the wid
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.metadata
+from pathlib import Path
+
+import numpy as np
 
 from nnip.paper._common import preset_name
 from nnip.presets import Ablations, Preset, resolve
+from nnip.scaling import _memo
 
 __all__ = ["ablations", "ladder_entry", "reference_hparams", "n_params", "solve_width"]
 
@@ -51,6 +57,20 @@ def reference_hparams(preset: str | Preset, arch: str) -> dict:
     return {**entry.extra, **h}
 
 
+@functools.lru_cache(maxsize=1)
+def _model_code() -> str:
+    """A digest of the source that defines every model's parameters (``nnip/models``, ``nnip/nn``) and of the torch
+    and e3nn versions: the part of :func:`n_params`'s memo key that an edited model changes."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted([*(root / "models").rglob("*.py"), *(root / "nn").rglob("*.py")]):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    for dist in ("torch", "e3nn"):
+        h.update(f"|{dist} {importlib.metadata.version(dist)}".encode())
+    return h.hexdigest()
+
+
 @functools.lru_cache(maxsize=512)
 def n_params(arch: str, items: tuple) -> int:
     """N of ``build_model(arch, **dict(items))``, built on the meta device (no memory, ~100× faster for GemNet-OC)
@@ -60,16 +80,26 @@ def n_params(arch: str, items: tuple) -> int:
     ``egnn.table4_params``, ``transformer.transformer_params``), and those hold for their default configuration
     only (e.g. a translation-invariant MPNN without a stress head); GemNet-OC, eSEN and EquiformerV2 have none. One
     way for every model and every hyper-parameter keeps N exactly what the trainer counts
-    (:func:`nnip.models.count_parameters`)."""
+    (:func:`nnip.models.count_parameters`).
+
+    A book build's kernels share the counts through its memo (:mod:`nnip.scaling._memo`, keyed also by the models'
+    source, :func:`_model_code`): the depth–width study solves widths for ~150 models, which the cost page, Fig. 10 and
+    the build's final catalog check would each build again (~3 s of torch imports and meta-device builds each)."""
+    memo_key = _memo.key("n_params", _model_code(), arch, items)
+    hit = _memo.get(memo_key)
+    if hit is not None:
+        return int(hit[0])
     import torch  # torch-free analysis: lazy
 
     from nnip.models import build_model, count_parameters  # torch-free analysis: lazy
 
     try:
         with torch.device("meta"):
-            return count_parameters(build_model(arch, **dict(items)))
+            n = count_parameters(build_model(arch, **dict(items)))
     except (RuntimeError, NotImplementedError):
-        return count_parameters(build_model(arch, **dict(items)))
+        n = count_parameters(build_model(arch, **dict(items)))
+    _memo.put(memo_key, np.array([n], dtype=np.float64))  # exact: N < 2^53
+    return n
 
 
 def solve_width(arch: str, hparams: dict, n_target: int, key: str = "hidden_dim", lo: int = 2) -> tuple[int, int]:

@@ -6,7 +6,8 @@ notebook's kernel. With ``NNIP_FIT_CACHE=<file>`` set, :func:`nnip.scaling.fit_s
 optimum under a hash of its exact inputs in that SQLite file and reads it back instead of minimising again; the
 stored numbers are the optimiser's float64 results, so a hit returns a fit bit-identical to a fresh one
 (``tests/scaling/test_memo.py``). The key also hashes the source of :mod:`nnip.scaling.laws` and the numpy and
-scipy versions, so an edited fit never reads an old optimum.
+scipy versions, so an edited fit never reads an old optimum. The same memo holds the parameter counts of the
+ablation ladders' models (:func:`nnip.paper.ladders.n_params`, keyed also by the models' source).
 
 Unset (the default) or ``off``, nothing is cached. ``python -m nnip.book`` sets it to a file of its own that lives for one
 build (so the cache is never older than the build that reads it).

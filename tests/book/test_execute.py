@@ -108,3 +108,60 @@ def test_a_book_tree_elsewhere_holds_the_sources_not_the_outputs(tmp_path):
     assert (root / "_config.yml").exists() and (root / "book" / "intro.md").exists()
     assert not (root / "book" / "executed").exists() and not (root / book.STATIC / "mathjax").exists()
     assert book.book_tree(None) == book.book_tree(book.ROOT) == book.ROOT
+
+
+#: what a kernel prints for the comparison below: every pandas option and matplotlib rcParam, and whether the modules
+#: of :data:`nnip.book.PRELOAD_LATE` were in the kernel before this code imported anything
+_STATE = """
+import json, sys
+preloaded = all(m in sys.modules for m in %r)
+import matplotlib, pandas
+from pandas._config.config import _registered_options
+state = {"pandas": {k: repr(pandas.get_option(k)) for k in sorted(_registered_options)},
+         "rcParams": {k: repr(v) for k, v in sorted(matplotlib.rcParams.items())}}
+print(json.dumps({"preloaded": preloaded, "state": state}))
+""" % (book.PRELOAD_LATE,)
+
+
+def _kernel_state() -> dict:
+    import asyncio
+
+    async def run():
+        km = book.kernel_manager_class()(kernel_name="python3")
+        await km.start_kernel()
+        try:
+            kc = km.client()
+            kc.start_channels()
+            await kc.wait_for_ready(timeout=60)
+            out = []
+            reply = await kc.execute_interactive(
+                _STATE, output_hook=lambda m: out.append(m["content"]["text"])
+                if m["msg_type"] == "stream" and m["content"]["name"] == "stdout" else None)
+            assert reply["content"]["status"] == "ok", reply["content"]
+            kc.stop_channels()
+            return json.loads("".join(out))
+        finally:
+            await km.shutdown_kernel(now=True)
+
+    return asyncio.run(run())
+
+
+def test_a_forked_kernel_has_a_fresh_kernels_pandas_options_and_rcparams(monkeypatch):
+    """The zygote imports pandas, matplotlib and more outside any shell (:data:`nnip.book.PRELOAD_LATE`); a kernel
+    forked from it once they are imported must see the options a freshly started kernel has (pandas registers some
+    defaults by asking whether it runs inside a Jupyter kernel)."""
+    import time
+
+    with book.forked_kernels():
+        deadline = time.monotonic() + 120
+        forked = _kernel_state()
+        while not forked["preloaded"]:  # the zygote imports the late modules while no kernel is asked for
+            assert time.monotonic() < deadline, "the zygote never finished importing PRELOAD_LATE"
+            time.sleep(1)
+            forked = _kernel_state()
+    monkeypatch.delenv(book.ZYGOTE_ENV, raising=False)  # under nbmake the session's zygote is on JUPYTER_PATH
+    path = [p for p in book.os.environ.get("JUPYTER_PATH", "").split(book.os.pathsep) if p and "nnip-kernels-" not in p]
+    monkeypatch.setenv("JUPYTER_PATH", book.os.pathsep.join(path))
+    fresh = _kernel_state()
+    assert not fresh["preloaded"] or "pandas" in book.PRELOAD
+    assert forked["state"] == fresh["state"]

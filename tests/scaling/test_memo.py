@@ -139,3 +139,27 @@ def test_shared_between_processes(memo):
     out2 = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, check=True).stdout
     assert out1 == out2
 
+
+
+def test_parameter_counts_are_shared_and_keyed_by_the_model_code(memo, monkeypatch):
+    """``nnip.paper.ladders.n_params`` stores each count in the memo (a book build's cost page, Fig. 10 and its final
+    catalog check count the same ~150 models): a hit needs no model build, and edited model code misses."""
+    import nnip.models
+    from nnip.paper import ladders
+
+    items = (("hidden_dim", 8), ("num_layers", 2))
+    ladders.n_params.cache_clear()
+    n = ladders.n_params("mpnn", items)
+    assert n == nnip.models.count_parameters(nnip.models.build_model("mpnn", hidden_dim=8, num_layers=2))
+
+    def no_build(*a, **k):
+        raise AssertionError("a memo hit builds no model")
+
+    ladders.n_params.cache_clear()
+    monkeypatch.setattr(nnip.models, "build_model", no_build)
+    assert ladders.n_params("mpnn", items) == n
+    monkeypatch.setattr(ladders, "_model_code", lambda: "edited")
+    ladders.n_params.cache_clear()
+    with pytest.raises(AssertionError, match="builds no model"):
+        ladders.n_params("mpnn", items)
+    ladders.n_params.cache_clear()
