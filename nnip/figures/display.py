@@ -8,12 +8,13 @@ height of the figure (in PNG pixels, before any scaling by the page) in the PNG 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 
 import pandas as pd
 from matplotlib.backend_bases import RendererBase
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
@@ -61,9 +62,68 @@ def enable_notebook_display() -> bool:
 
 def _figure_png(print_figure, fig: Figure) -> str | None:
     """The figure as base64 PNG (IPython's ``print_figure``: dpi = the figure's, tight bounding box) with its smallest
-    natural text height in PNG pixels as the text chunk :data:`MIN_TEXT_KEY`."""
-    natural = smallest_text_px(fig, page_px=math.inf)
-    return print_figure(fig, fmt="png", base64=True, metadata={MIN_TEXT_KEY: f"{natural:.3f}"})
+    natural text height in PNG pixels as the text chunk :data:`MIN_TEXT_KEY`.
+
+    ``print_figure`` draws the figure twice: once without painting (the layout: constrained layout, the tight bounding
+    box), then for the PNG. The text is measured in the first of those draws (:class:`_MeasuringCanvas`), which is
+    the draw :func:`smallest_text_px` makes — the whole figure on its own canvas, nothing painted — so the value is the
+    same (``tests/figures/test_display.py``) and the figure is drawn twice instead of three times: 30 % less time
+    rendering the cpu book's 24 figures (25.5 → 17.7 s). The measuring draw used to be one more pass of constrained
+    layout before ``print_figure``'s own, so 13 of those PNGs differ from before by a few pixels (one is 1 px wider);
+    every measured text height is the same."""
+    canvas = fig.canvas
+    try:
+        return print_figure(_MeasuringCanvas(fig).figure, fmt="png", base64=True, metadata={})
+    finally:
+        fig.set_canvas(canvas)
+
+
+class _MeasuringRenderer(RendererAgg):
+    """An Agg renderer whose draws without painting (``_draw_disabled``, the layout draw of ``print_figure``) record
+    the size of every text drawn, as :func:`smallest_text_px` does."""
+
+    sizes: list[float] | None = None
+    _measuring = False
+
+    @contextlib.contextmanager
+    def _draw_disabled(self):
+        if self._measuring:  # a layout engine's own pass inside the measured draw: not the figure as drawn
+            with super()._draw_disabled():
+                yield
+            return
+        with super()._draw_disabled():
+            self.sizes = []
+            self.draw_text, self.draw_tex = _text_recorders(self, self.sizes)
+            self._measuring = True
+            try:
+                yield
+            finally:
+                self._measuring = False
+
+
+class _MeasuringCanvas(FigureCanvasAgg):
+    """The Agg canvas of :func:`_figure_png`: its renderers measure text in the layout draw, and the PNG it writes
+    carries the smallest size measured (:data:`MIN_TEXT_KEY`)."""
+
+    def get_renderer(self):  # FigureCanvasAgg.get_renderer, with a measuring renderer
+        w, h = self.get_width_height(physical=True)
+        key = w, h, self.figure.dpi
+        if self._lastKey != key:
+            self.renderer = _MeasuringRenderer(w, h, self.figure.dpi)
+            self._lastKey = key
+        return self.renderer
+
+    def print_png(self, filename_or_obj, *, metadata=None, pil_kwargs=None, **figure_kwargs):
+        # figure_kwargs: print_figure's dpi, facecolor, edgecolor, orientation and bbox_inches_restore, which
+        # FigureCanvasAgg.print_png does not take (matplotlib drops them for its own canvases, not for a subclass)
+        unknown = set(figure_kwargs) - {"dpi", "facecolor", "edgecolor", "orientation", "bbox_inches_restore"}
+        if unknown:
+            raise TypeError(f"print_png() got unexpected keyword arguments {sorted(unknown)}")
+        sizes = getattr(self.renderer, "sizes", None) if hasattr(self, "renderer") else None
+        if sizes is not None:  # the final write, after the layout draw (print_figure calls this once before it too)
+            natural = min(sizes) * self.figure.dpi / 72.0 if sizes else math.inf
+            metadata = {**(metadata or {}), MIN_TEXT_KEY: f"{natural:.3f}"}
+        return super().print_png(filename_or_obj, metadata=metadata, pil_kwargs=pil_kwargs)
 
 
 def _table_html(df: pd.DataFrame) -> str:
@@ -72,6 +132,31 @@ def _table_html(df: pd.DataFrame) -> str:
 
 def _no_op(*args, **kwargs) -> None:
     return None
+
+
+def _text_recorders(renderer, sizes: list[float]):
+    """``draw_text`` and ``draw_tex`` stand-ins for ``renderer`` that paint nothing and append to ``sizes`` the point
+    size of every text drawn that is non-blank and at least partly inside the renderer's canvas (:func:`smallest_text_px`
+    says which)."""
+    inside = Bbox.from_bounds(0, 0, renderer.width, renderer.height)
+
+    def measure(s, x, y, prop, mtext) -> None:
+        if not str(s).strip():
+            return
+        if mtext is not None:
+            if not mtext.get_window_extent(renderer).overlaps(inside):
+                return
+        elif not inside.contains(x, y):
+            return
+        sizes.append(prop.get_size_in_points())
+
+    def record_text(gc, x, y, s, prop, angle, ismath=False, mtext=None):
+        measure(s, x, y, prop, mtext)
+
+    def record_tex(gc, x, y, s, prop, angle, *, mtext=None):
+        measure(s, x, y, prop, mtext)
+
+    return record_text, record_tex
 
 
 def smallest_text_px(fig: Figure, page_px: float = PAGE_PX) -> float:
@@ -92,23 +177,7 @@ def smallest_text_px(fig: Figure, page_px: float = PAGE_PX) -> float:
         renderer = agg.get_renderer()
         renderer.clear()
         sizes: list[float] = []
-        inside = Bbox.from_bounds(0, 0, renderer.width, renderer.height)
-
-        def measure(s, x, y, prop, mtext) -> None:
-            if not str(s).strip():
-                return
-            if mtext is not None:
-                if not mtext.get_window_extent(renderer).overlaps(inside):
-                    return
-            elif not inside.contains(x, y):
-                return
-            sizes.append(prop.get_size_in_points())
-
-        def record_text(gc, x, y, s, prop, angle, ismath=False, mtext=None):
-            measure(s, x, y, prop, mtext)
-
-        def record_tex(gc, x, y, s, prop, angle, *, mtext=None):
-            measure(s, x, y, prop, mtext)
+        record_text, record_tex = _text_recorders(renderer, sizes)
 
         # the whole draw (layout, every artist's draw, text metrics) without painting a pixel: the renderer's draw_*
         # calls are no-ops (what print_figure's layout pass does), but for text, which is measured

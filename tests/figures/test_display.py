@@ -89,3 +89,34 @@ def test_the_png_carries_its_smallest_natural_text_height(shell):
     # the natural height in PNG pixels (dpi 100): the page's scaling is the reader's (tests/book/test_legibility.py)
     assert float(img.text[figures.MIN_TEXT_KEY]) == pytest.approx(10 * 100 / 72, abs=1e-3)
     assert img.width == pytest.approx(1500, abs=50)  # tight bounding box around a 15-inch figure at dpi 100
+
+
+def _tricky_figure(partly_inside: bool) -> Figure:
+    """:func:`_figure` with texts that must not be measured (hidden, blank, off the figure, in a hidden Axes) and,
+    optionally, a small one that runs past the figure's edge, which must."""
+    fig = _figure(5.0)
+    ax = fig.axes[0]
+    ax.text(0.5, 0.5, "hidden", fontsize=3, visible=False, transform=ax.transAxes)
+    ax.text(0.5, 0.5, "   ", fontsize=3, transform=ax.transAxes)
+    ax.text(3.0, 0.5, "far right", fontsize=3, transform=ax.transAxes, in_layout=False)
+    fig.text(0.2, -0.5, "below\nthe figure", fontsize=3)
+    hidden = fig.add_axes((0.1, 0.1, 0.2, 0.2))
+    hidden.set_title("hidden Axes", fontsize=3)
+    hidden.set_visible(False)
+    ax.text(0.5, 0.5, "note", fontsize="x-small", transform=ax.transAxes)
+    if partly_inside:
+        fig.text(0.98, 0.5, "partly inside", fontsize=5)
+    return fig
+
+
+@pytest.mark.parametrize("partly_inside", [False, True])
+def test_the_png_is_measured_in_print_figures_layout_draw_as_smallest_text_px_measures(shell, partly_inside):
+    """The formatter measures the text in the layout draw of IPython's ``print_figure`` (no third draw): the value
+    is :func:`smallest_text_px`'s for the same figure, and the figure keeps its canvas."""
+    expected = figures.smallest_text_px(_tricky_figure(partly_inside), page_px=math.inf)
+    fig = _tricky_figure(partly_inside)
+    canvas = fig.canvas
+    png = base64.b64decode(shell.display_formatter.format(fig)[0]["image/png"])
+    assert Image.open(io.BytesIO(png)).text[figures.MIN_TEXT_KEY] == f"{expected:.3f}"
+    assert fig.canvas is canvas
+    assert expected == pytest.approx((5 if partly_inside else 6.94) * 100 / 72, rel=1e-3)
