@@ -13,7 +13,6 @@ import functools
 import math
 
 import pandas as pd
-from matplotlib.backend_bases import RendererBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
@@ -130,14 +129,10 @@ def _table_html(df: pd.DataFrame) -> str:
     return df.to_html(index=False, na_rep="", border=0, classes="dataframe nnip-table")
 
 
-def _no_op(*args, **kwargs) -> None:
-    return None
-
-
 def _text_recorders(renderer, sizes: list[float]):
     """``draw_text`` and ``draw_tex`` stand-ins for ``renderer`` that paint nothing and append to ``sizes`` the point
-    size of every text drawn that is non-blank and at least partly inside the renderer's canvas (:func:`smallest_text_px`
-    says which)."""
+    size of every text drawn that is non-blank and at least partly inside the renderer's canvas (which texts are
+    drawn: :func:`smallest_text_px`)."""
     inside = Bbox.from_bounds(0, 0, renderer.width, renderer.height)
 
     def measure(s, x, y, prop, mtext) -> None:
@@ -173,27 +168,10 @@ def smallest_text_px(fig: Figure, page_px: float = PAGE_PX) -> float:
     """
     canvas = fig.canvas
     try:
-        agg = FigureCanvasAgg(fig)
-        renderer = agg.get_renderer()
-        renderer.clear()
-        sizes: list[float] = []
-        record_text, record_tex = _text_recorders(renderer, sizes)
-
-        # the whole draw (layout, every artist's draw, text metrics) without painting a pixel: the renderer's draw_*
-        # calls are no-ops (what print_figure's layout pass does), but for text, which is measured
-        hooks = {name: _no_op for name in dir(RendererBase) if name.startswith("draw_")
-                 or name in ("open_group", "close_group")}
-        hooks.update(draw_text=record_text, draw_tex=record_tex)
-        own = {name: vars(renderer)[name] for name in hooks if name in vars(renderer)}  # Agg binds some per instance
-        for name, fn in hooks.items():
-            setattr(renderer, name, fn)
-        try:
+        renderer = _MeasuringCanvas(fig).get_renderer()
+        with renderer._draw_disabled():  # the whole draw (layout, text metrics), nothing painted, text measured
             fig.draw(renderer)
-        finally:
-            for name in hooks:
-                delattr(renderer, name)
-            for name, fn in own.items():
-                setattr(renderer, name, fn)
+        sizes = renderer.sizes
     finally:
         fig.set_canvas(canvas)
     if not sizes:
