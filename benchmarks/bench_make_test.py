@@ -20,6 +20,12 @@ measured back to back), the pytest summary lines, and the ratio HEAD / baseline 
     python benchmarks/bench_make_test.py                      # make book, then make test, baseline 015e714 vs HEAD
     python benchmarks/bench_make_test.py --what book --repeat 2
     python benchmarks/bench_make_test.py --uncommitted        # HEAD plus this checkout's uncommitted changes
+    python benchmarks/bench_make_test.py --what test --like-for-like   # also HEAD on the baseline's test files only
+
+``--like-for-like`` adds a third timed ``make test``: the new revision with every test file (``tests/**/test_*.py``)
+and notebook (``notebooks/*.ipynb``) that the baseline does not have left out (``--ignore``, through
+``PYTEST_ADDOPTS``), so that both run the same test files: what the suite's machinery and the code under test gained,
+apart from the tests added since. Both figures are printed; the target is for the whole suite.
 """
 
 from __future__ import annotations
@@ -60,8 +66,19 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def timed(tree: Path, what: str, log: Path) -> float:
+def new_test_files(baseline: str, tree: Path) -> list[str]:
+    """Test files and notebooks of the worktree ``tree`` that revision ``baseline`` does not have."""
+    def files(rev: str) -> set[str]:
+        out = _git("ls-tree", "-r", "--name-only", rev, "tests", "notebooks", cwd=tree).stdout.split()
+        return {f for f in out if re.fullmatch(r"tests/(.*/)?test_[^/]*\.py|notebooks/[^/]*\.ipynb", f)}
+
+    return sorted(files("HEAD") - files(baseline))
+
+
+def timed(tree: Path, what: str, log: Path, ignore: list[str] = ()) -> float:
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    if ignore:
+        env["PYTEST_ADDOPTS"] = " ".join([env.get("PYTEST_ADDOPTS", ""), *(f"--ignore={f}" for f in ignore)]).strip()
     env.pop("NNIP_CACHE", None)
     if what == "book":
         cache = Path(tempfile.mkdtemp(prefix="nnip-bench-cache-"))  # no dataset: the cpu book must need none
@@ -101,6 +118,8 @@ def main() -> int:
     ap.add_argument("--uncommitted", action="store_true", help="apply this checkout's uncommitted changes to --new")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each (alternating baseline, new)")
     ap.add_argument("--keep", action="store_true", help="keep the worktrees and logs")
+    ap.add_argument("--like-for-like", action="store_true",
+                    help="also time make test of the new revision on the baseline's test files only")
     args = ap.parse_args()
     whats = ["book", "test"] if args.what == "both" else [args.what]
     if "test" in whats and subprocess.run(["sinfo", "-h"], capture_output=True).returncode != 0:
@@ -127,6 +146,14 @@ def main() -> int:
             b, n = statistics.median(walls["baseline"]), statistics.median(walls["new"])
             print(f"make {what}: new / baseline = {n:.1f} s / {b:.1f} s = {n / b:.2f} "
                   f"(target <= {TARGET}: {'met' if n / b <= TARGET else 'NOT met'})", flush=True)
+            if what == "test" and args.like_for_like:
+                ignore = new_test_files(revs["baseline"], trees["new"])
+                log = tmp / "test-new-like-for-like.log"
+                before = _load()
+                wall = timed(trees["new"], what, log, ignore)
+                print(f"make test new, the baseline's test files only ({len(ignore)} files left out: "
+                      f"{', '.join(ignore)}): {wall:.1f} s   load {before} -> {_load()}   {summary(log)}; "
+                      f"/ baseline = {wall / b:.2f}", flush=True)
     finally:
         if not args.keep:
             for t in trees.values():

@@ -29,7 +29,14 @@ Everything is measured in one process on 1 thread (``--threads``), so the ratios
 
 Bounds reported: ``bound (aggregate)`` = min(peak, AI × BW) with the step's total FLOPs and bytes, and
 ``bound (per op)`` = FLOPs / Σ_op max(flops_op / peak, bytes_op / BW) (each op at its own roofline, no overlap
-between ops: the stricter and more faithful bound). MFU is achieved / peak (``bench_train.py``'s definition: the
+between ops: the stricter and more faithful bound). Both treat a small matrix product as able to run at the 512²
+peak and every op's operands as cache-resident. The **measured bound** drops both assumptions, with figures measured
+in the same process: every matrix product (``mm``, ``addmm``, ``bmm``, ``baddbmm``) costs what the same aten call
+takes alone on fresh operands of its recorded shapes and strides (the fastest of 10 replays: the BLAS's own speed at
+that shape, warm), and every other op max(flops_op / peak, bytes_op / BW(bytes_op)), BW(n) being the copy bandwidth
+measured at the smallest working set ≥ n on a curve from 64 KiB to 512 MiB (:func:`bandwidth_curve`). Its MFU
+(counted FLOPs / bound) is the most this op sequence — these shapes, this arithmetic — can reach on this core
+without fusing or batching ops; a target above it needs a different op sequence, not faster ops. MFU is achieved / peak (``bench_train.py``'s definition: the
 counted FLOPs of the reference arithmetic per second of step); ``% of bound`` is achieved / bound (per op).
 """
 
@@ -83,6 +90,80 @@ def stream_bandwidth(mib: float, reps: int = 5) -> dict[str, float]:
     return best
 
 
+#: working-set sizes (MiB, bytes read + written by one copy) of the bandwidth curve (``bandwidth_curve``)
+CURVE_MIB = (0.0625, 0.25, 1, 2, 4, 8, 16, 64, 512)
+
+
+def bandwidth_curve(sizes_mib=CURVE_MIB, min_bytes: float = 256 * 2**20) -> list[tuple[int, float]]:
+    """``[(working-set bytes, bytes/s)]``: the best ``b.copy_(a)`` over enough repetitions to stream
+    ``min_bytes`` (at least 5), with ``a`` and ``b`` together of each size in ``sizes_mib`` — the speed of a
+    streaming op whose operands fit (or do not fit) each level of the cache hierarchy, warm from the previous pass
+    as an op's inputs are when the op before it wrote them."""
+    out = []
+    for mib in sizes_mib:
+        n = max(1, int(mib * 2**20 / 8))
+        a, b = torch.rand(n), torch.empty(n)
+        b.copy_(a)
+        best = 0.0
+        for _ in range(max(5, int(min_bytes / (8 * n)))):
+            t = time.perf_counter()
+            b.copy_(a)
+            best = max(best, 8 * n / (time.perf_counter() - t))
+        out.append((8 * n, best))
+    return out
+
+
+def bandwidth_at(curve: list[tuple[int, float]], nbytes: int) -> float:
+    """The measured bandwidth for an op touching ``nbytes``: the curve's figure at the smallest working set that
+    holds it (the largest one beyond the curve). Optimistic for the op: its operands are counted as warm whenever
+    they fit the cache level the curve measured them in."""
+    for size, bw in curve:
+        if nbytes <= size:
+            return bw
+    return curve[-1][1]
+
+
+#: the matrix products, replayed alone at their own shapes and strides (``replay_matmuls``)
+_MATMULS = {"mm", "addmm", "bmm", "baddbmm"}
+
+
+def _spec(x):
+    """An op argument with every tensor replaced by its (shape, strides, dtype): what ``_rebuild`` needs."""
+    if isinstance(x, torch.Tensor):
+        return ("T", tuple(x.shape), tuple(x.stride()), x.dtype)
+    if isinstance(x, (list, tuple)):
+        return type(x)(_spec(v) for v in x)
+    return x
+
+
+def _rebuild(spec):
+    """Fresh random tensors with the recorded shapes and strides (same transposition and leading dimensions, so
+    the BLAS takes the same path), on a buffer of their own."""
+    if isinstance(spec, tuple) and len(spec) == 4 and spec and spec[0] == "T":
+        _, shape, stride, dtype = spec
+        numel = 1 + sum((n - 1) * st for n, st in zip(shape, stride) if n > 0)
+        return torch.randn(max(numel, 1), dtype=dtype).as_strided(shape, stride)
+    if isinstance(spec, (list, tuple)):
+        return type(spec)(_rebuild(v) for v in spec)
+    return spec
+
+
+def replay_matmuls(signatures: dict, reps: int = 10) -> dict:
+    """Per recorded product signature, the fastest of ``reps`` calls of the same aten op on fresh operands of the
+    same shapes and strides: the BLAS's own speed at that shape, alone on a warm core."""
+    best = {}
+    for key, (func, args, kwargs) in signatures.items():
+        a, kw = _rebuild(args), {k: _rebuild(v) for k, v in kwargs.items()}
+        func(*a, **kw)
+        t_best = float("inf")
+        for _ in range(reps):
+            t = time.perf_counter()
+            func(*a, **kw)
+            t_best = min(t_best, time.perf_counter() - t)
+        best[key] = t_best
+    return best
+
+
 def _stored_bytes(t: torch.Tensor) -> int:
     """Bytes an op touches in ``t``: its elements, counting an expanded (stride-0) dimension once."""
     n = 1
@@ -112,6 +193,9 @@ class OpRecorder(TorchDispatchMode):
         from nnip.train.flops import FlopCount, _ExtraFlopMode
 
         self.calls: list[tuple[str, float, int, int]] = []
+        #: per call index, the key of its product signature (matmuls only), and one (func, args, kwargs) spec per key
+        self.matmul_keys: dict[int, tuple] = {}
+        self.signatures: dict[tuple, tuple] = {}
         self._count = FlopCount()
         self._extra = _ExtraFlopMode(self._count)  # its __torch_dispatch__ runs the op and counts non-matmul FLOPs
 
@@ -137,6 +221,11 @@ class OpRecorder(TorchDispatchMode):
                 if not (write_only and key in outputs):
                     nbytes += _stored_bytes(x)
             nbytes += sum(_stored_bytes(x) for x in outputs.values())
+        if name in _MATMULS:
+            spec = (_spec(list(args)), {k: _spec(v) for k, v in kwargs.items()})
+            key = (name, repr(spec))
+            self.signatures.setdefault(key, (func, *spec))
+            self.matmul_keys[len(self.calls)] = key
         self.calls.append((name, dt, flops, nbytes))
         return out
 
@@ -172,7 +261,8 @@ class _fast_paths_under_dispatch_mode:
         return False
 
 
-def profile_model(name: str, rung: str, structures, *, steps: int, peak: float, bw: float) -> dict:
+def profile_model(name: str, rung: str, structures, *, steps: int, peak: float, bw: float,
+                  curve: list[tuple[int, float]]) -> dict:
     from nnip.data.references import fit_references
     from nnip.models import build_model, count_parameters
     from nnip.train.config import OptimSpec
@@ -229,6 +319,19 @@ def profile_model(name: str, rung: str, structures, *, steps: int, peak: float, 
             step()
         recordings.append(rec.calls)
     ops = aggregate(recordings)
+    # the measured bound: every product at its own shape's speed alone (the fastest replay), every other op at the
+    # bandwidth measured for its working set (or at the peak, if compute-bound); no overlap between ops
+    replayed = replay_matmuls(rec.signatures)
+    t_shape = {"matmul": 0.0, "other": 0.0}
+    t_rec = {"matmul": 0.0, "other": 0.0}
+    for k, (op, _, f, nb) in enumerate(recordings[0]):
+        kind = "matmul" if k in rec.matmul_keys else "other"
+        t_rec[kind] += min(r[k][1] for r in recordings)
+        if kind == "matmul":
+            t_shape[kind] += replayed[rec.matmul_keys[k]]
+        else:
+            t_shape[kind] += max(f / peak, nb / bandwidth_at(curve, nb))
+    t_measured = t_shape["matmul"] + t_shape["other"]
     flops = sum(o["flops"] for o in ops.values())
     nbytes = sum(o["bytes"] for o in ops.values())
     op_s = sum(o["s"] for o in ops.values())
@@ -245,6 +348,10 @@ def profile_model(name: str, rung: str, structures, *, steps: int, peak: float, 
         "op s": op_s, "overhead %": 100 * max(0.0, 1 - op_s / step_s) if step_s else 0.0,
         "kernel GFLOP/s": flops / op_s / 1e9, "kernel % of bound": 100 * t_min / op_s,
         "floor s": floor_s, "est step s": op_s + floor_s, "est MFU %": 100 * fc.total / (op_s + floor_s) / peak,
+        "bound op MFU %": 100 * fc.total / t_min / peak,
+        "measured bound s": t_measured, "measured bound MFU %": 100 * fc.total / t_measured / peak,
+        "matmul bound s": t_shape["matmul"], "other bound s": t_shape["other"],
+        "matmul op s": t_rec["matmul"], "other op s": t_rec["other"], "signatures": len(replayed),
         "top": [(k, o["s"] / op_s, o["flops"], o["bytes"], o["calls"]) for k, o in top],
     }
 
@@ -266,14 +373,17 @@ def main(argv=None) -> int:
     dram = stream_bandwidth(args.stream_mib, reps=3)
     llc = stream_bandwidth(2, reps=50)
     bw = max(llc.values())
+    curve = bandwidth_curve()
     print(f"{args.threads} thread(s), data {data_name}, rung {args.rung}, load average {os.getloadavg()[0]:.1f}")
     print(f"fp32 matmul peak {peak / 1e9:.1f} GFLOP/s; bandwidth copy/add: {dram['copy'] / 1e9:.1f}/"
           f"{dram['add'] / 1e9:.1f} GB/s at {args.stream_mib:.0f} MiB (DRAM), {llc['copy'] / 1e9:.1f}/"
           f"{llc['add'] / 1e9:.1f} GB/s at 2 MiB (cache); roofline bandwidth {bw / 1e9:.1f} GB/s, ridge point "
           f"{peak / bw:.1f} FLOP/B", flush=True)
+    print("bandwidth by working set (copy, read + write): " + ", ".join(
+        f"{size / 2**20:g} MiB {b / 1e9:.1f} GB/s" for size, b in curve), flush=True)
     rows = []
     for name in args.models.split(","):
-        rows.append(profile_model(name, args.rung, structures, steps=args.steps, peak=peak, bw=bw))
+        rows.append(profile_model(name, args.rung, structures, steps=args.steps, peak=peak, bw=bw, curve=curve))
         r = rows[-1]
         print(f"\n{name} ({r['params']:,} params, batch {r['batch']}: {r['atoms']} atoms, {r['edges']} edges): "
               f"step {r['step s'] * 1e3:.0f} ms, counted {r['counted GFLOP']:.2f} GFLOP (executed "
@@ -284,6 +394,11 @@ def main(argv=None) -> int:
               f"{r['kernel % of bound']:.0f} % of the per-op bound), rest of the step {r['overhead %']:.0f} %; "
               f"one-molecule step {r['floor s'] * 1e3:.0f} ms: uncontended step ≈ {r['est step s'] * 1e3:.0f} ms, "
               f"MFU ≈ {r['est MFU %']:.1f} %")
+        print(f"  measured bound: products {r['matmul bound s'] * 1e3:.0f} ms at their shapes' own speed "
+              f"({r['signatures']} shapes replayed alone; {r['matmul op s'] * 1e3:.0f} ms in the step), other ops "
+              f"{r['other bound s'] * 1e3:.0f} ms at their working sets' bandwidth ({r['other op s'] * 1e3:.0f} ms in "
+              f"the step): step >= {r['measured bound s'] * 1e3:.0f} ms, MFU <= {r['measured bound MFU %']:.1f} % "
+              f"(per-op roofline at the cache bandwidth: MFU <= {r['bound op MFU %']:.1f} %)")
         print(f"  {'op':34s} {'time %':>6s} {'calls':>6s} {'GFLOP':>7s} {'MB':>8s} {'AI':>6s} {'GFLOP/s':>8s} "
               f"{'GB/s':>6s}")
         for op, share, f, b, calls in r["top"][: args.top]:
@@ -292,15 +407,17 @@ def main(argv=None) -> int:
                   f"{(f / b if b else float('nan')):6.2f} {f / s / 1e9:8.2f} {b / s / 1e9:6.1f}", flush=True)
     print("\n| model | params | batch (atoms / edges) | step ms | GFLOP counted (executed) | GB touched | AI FLOP/B "
           "| achieved GFLOP/s | MFU | bound: aggregate / per op GFLOP/s | % of per-op bound | ops alone: GFLOP/s, "
-          "% of bound | rest of step | 1-molecule step ms | est. step ms, MFU |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "% of bound | rest of step | 1-molecule step ms | est. step ms, MFU | measured bound: products + other "
+          "ms, MFU <= |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['model']} | {r['params']:,} | {r['batch']} ({r['atoms']} / {r['edges']}) | "
               f"{r['step s'] * 1e3:.0f} | {r['counted GFLOP']:.2f} ({r['executed GFLOP']:.2f}) | {r['GB']:.2f} | "
               f"{r['AI']:.1f} | {r['achieved GFLOP/s']:.1f} | {r['MFU %']:.1f} % | {r['bound agg GFLOP/s']:.0f} / "
               f"{r['bound op GFLOP/s']:.0f} | {r['% of bound']:.0f} % | {r['kernel GFLOP/s']:.1f}, "
               f"{r['kernel % of bound']:.0f} % | {r['overhead %']:.0f} % | {r['floor s'] * 1e3:.0f} | "
-              f"{r['est step s'] * 1e3:.0f}, {r['est MFU %']:.1f} % |")
+              f"{r['est step s'] * 1e3:.0f}, {r['est MFU %']:.1f} % | {r['matmul bound s'] * 1e3:.0f} + "
+              f"{r['other bound s'] * 1e3:.0f}, {r['measured bound MFU %']:.1f} % |")
     return 0
 
 
