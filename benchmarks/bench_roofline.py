@@ -31,13 +31,15 @@ Bounds reported: ``bound (aggregate)`` = min(peak, AI × BW) with the step's tot
 ``bound (per op)`` = FLOPs / Σ_op max(flops_op / peak, bytes_op / BW) (each op at its own roofline, no overlap
 between ops: the stricter and more faithful bound). Both treat a small matrix product as able to run at the 512²
 peak and every op's operands as cache-resident. The **measured bound** drops both assumptions, with figures measured
-in the same process: every matrix product (``mm``, ``addmm``, ``bmm``, ``baddbmm``) costs what the same aten call
-takes alone on fresh operands of its recorded shapes and strides (the fastest of 10 replays: the BLAS's own speed at
-that shape, warm), and every other op max(flops_op / peak, bytes_op / BW(bytes_op)), BW(n) being the copy bandwidth
-measured at the smallest working set ≥ n on a curve from 64 KiB to 512 MiB (:func:`bandwidth_curve`). Its MFU
+in the same process: each op of the step costs what the same aten call takes alone on fresh operands of its
+recorded shapes and strides (the fastest of 10 replays: for a product the BLAS's own speed at that shape, for SiLU
+its exponentials; warm), except the ops with integer operands (gathers and scatters: random indices would not be
+theirs), which cost max(flops_op / peak, bytes_op / BW(bytes_op)), BW(n) being the copy bandwidth measured at the
+smallest working set ≥ n on a curve from 64 KiB to 512 MiB (:func:`bandwidth_curve`). Views cost nothing. Its MFU
 (counted FLOPs / bound) is the most this op sequence — these shapes, this arithmetic — can reach on this core
-without fusing or batching ops; a target above it needs a different op sequence, not faster ops. MFU is achieved / peak (``bench_train.py``'s definition: the
-counted FLOPs of the reference arithmetic per second of step); ``% of bound`` is achieved / bound (per op).
+without fusing or batching ops; a target above it needs a different op sequence, not faster ops. MFU is achieved /
+peak (``bench_train.py``'s definition: the counted FLOPs of the reference arithmetic per second of step); ``% of
+bound`` is achieved / bound (per op).
 """
 
 from __future__ import annotations
@@ -123,8 +125,13 @@ def bandwidth_at(curve: list[tuple[int, float]], nbytes: int) -> float:
     return curve[-1][1]
 
 
-#: the matrix products, replayed alone at their own shapes and strides (``replay_matmuls``)
+#: the matrix products (the ``products`` part of the measured bound)
 _MATMULS = {"mm", "addmm", "bmm", "baddbmm"}
+
+
+def _replayable(args, kwargs) -> bool:
+    """Every tensor argument floating point (random values are valid operands: no indices, no masks)."""
+    return all(t.is_floating_point() for t in _tensors((args, kwargs)))
 
 
 def _spec(x):
@@ -142,19 +149,23 @@ def _rebuild(spec):
     if isinstance(spec, tuple) and len(spec) == 4 and spec and spec[0] == "T":
         _, shape, stride, dtype = spec
         numel = 1 + sum((n - 1) * st for n, st in zip(shape, stride) if n > 0)
-        return torch.randn(max(numel, 1), dtype=dtype).as_strided(shape, stride)
+        return torch.rand(max(numel, 1), dtype=dtype).add_(0.5).as_strided(shape, stride)  # in [0.5, 1.5)
     if isinstance(spec, (list, tuple)):
         return type(spec)(_rebuild(v) for v in spec)
     return spec
 
 
-def replay_matmuls(signatures: dict, reps: int = 10) -> dict:
-    """Per recorded product signature, the fastest of ``reps`` calls of the same aten op on fresh operands of the
-    same shapes and strides: the BLAS's own speed at that shape, alone on a warm core."""
+def replay_ops(signatures: dict, reps: int = 10) -> dict:
+    """Per recorded op signature, the fastest of ``reps`` calls of the same aten op on fresh operands of the same
+    shapes and strides: the op's own speed at that shape (for a product, the BLAS's), alone on a warm core. A
+    signature whose replay raises is left out (its calls are then bounded by bandwidth)."""
     best = {}
     for key, (func, args, kwargs) in signatures.items():
         a, kw = _rebuild(args), {k: _rebuild(v) for k, v in kwargs.items()}
-        func(*a, **kw)
+        try:
+            func(*a, **kw)
+        except Exception:  # e.g. an op that needs particular values
+            continue
         t_best = float("inf")
         for _ in range(reps):
             t = time.perf_counter()
@@ -193,8 +204,9 @@ class OpRecorder(TorchDispatchMode):
         from nnip.train.flops import FlopCount, _ExtraFlopMode
 
         self.calls: list[tuple[str, float, int, int]] = []
-        #: per call index, the key of its product signature (matmuls only), and one (func, args, kwargs) spec per key
-        self.matmul_keys: dict[int, tuple] = {}
+        #: per call index, the key of its signature (non-view ops with floating-point operands only), and one
+        #: (func, args, kwargs) spec per key
+        self.keys: dict[int, tuple] = {}
         self.signatures: dict[tuple, tuple] = {}
         self._count = FlopCount()
         self._extra = _ExtraFlopMode(self._count)  # its __torch_dispatch__ runs the op and counts non-matmul FLOPs
@@ -221,11 +233,11 @@ class OpRecorder(TorchDispatchMode):
                 if not (write_only and key in outputs):
                     nbytes += _stored_bytes(x)
             nbytes += sum(_stored_bytes(x) for x in outputs.values())
-        if name in _MATMULS:
+        if not func.is_view and _replayable(args, kwargs):
             spec = (_spec(list(args)), {k: _spec(v) for k, v in kwargs.items()})
-            key = (name, repr(spec))
+            key = (str(func), repr(spec))
             self.signatures.setdefault(key, (func, *spec))
-            self.matmul_keys[len(self.calls)] = key
+            self.keys[len(self.calls)] = key
         self.calls.append((name, dt, flops, nbytes))
         return out
 
@@ -319,18 +331,21 @@ def profile_model(name: str, rung: str, structures, *, steps: int, peak: float, 
             step()
         recordings.append(rec.calls)
     ops = aggregate(recordings)
-    # the measured bound: every product at its own shape's speed alone (the fastest replay), every other op at the
-    # bandwidth measured for its working set (or at the peak, if compute-bound); no overlap between ops
-    replayed = replay_matmuls(rec.signatures)
+    # the measured bound: every op at its own speed alone at its shapes (the fastest replay); an op that cannot be
+    # replayed on random operands (indices) at the bandwidth measured for its working set, or at the peak if
+    # compute-bound; views cost nothing; no overlap between ops
+    replayed = replay_ops(rec.signatures)
     t_shape = {"matmul": 0.0, "other": 0.0}
     t_rec = {"matmul": 0.0, "other": 0.0}
+    n_bw = 0
     for k, (op, _, f, nb) in enumerate(recordings[0]):
-        kind = "matmul" if k in rec.matmul_keys else "other"
+        kind = "matmul" if op in _MATMULS else "other"
         t_rec[kind] += min(r[k][1] for r in recordings)
-        if kind == "matmul":
-            t_shape[kind] += replayed[rec.matmul_keys[k]]
-        else:
+        if rec.keys.get(k) in replayed:
+            t_shape[kind] += replayed[rec.keys[k]]
+        elif nb:
             t_shape[kind] += max(f / peak, nb / bandwidth_at(curve, nb))
+            n_bw += 1
     t_measured = t_shape["matmul"] + t_shape["other"]
     flops = sum(o["flops"] for o in ops.values())
     nbytes = sum(o["bytes"] for o in ops.values())
@@ -352,6 +367,7 @@ def profile_model(name: str, rung: str, structures, *, steps: int, peak: float, 
         "measured bound s": t_measured, "measured bound MFU %": 100 * fc.total / t_measured / peak,
         "matmul bound s": t_shape["matmul"], "other bound s": t_shape["other"],
         "matmul op s": t_rec["matmul"], "other op s": t_rec["other"], "signatures": len(replayed),
+        "bandwidth-bound calls": n_bw, "calls": len(recordings[0]),
         "top": [(k, o["s"] / op_s, o["flops"], o["bytes"], o["calls"]) for k, o in top],
     }
 
@@ -394,11 +410,12 @@ def main(argv=None) -> int:
               f"{r['kernel % of bound']:.0f} % of the per-op bound), rest of the step {r['overhead %']:.0f} %; "
               f"one-molecule step {r['floor s'] * 1e3:.0f} ms: uncontended step ≈ {r['est step s'] * 1e3:.0f} ms, "
               f"MFU ≈ {r['est MFU %']:.1f} %")
-        print(f"  measured bound: products {r['matmul bound s'] * 1e3:.0f} ms at their shapes' own speed "
-              f"({r['signatures']} shapes replayed alone; {r['matmul op s'] * 1e3:.0f} ms in the step), other ops "
-              f"{r['other bound s'] * 1e3:.0f} ms at their working sets' bandwidth ({r['other op s'] * 1e3:.0f} ms in "
-              f"the step): step >= {r['measured bound s'] * 1e3:.0f} ms, MFU <= {r['measured bound MFU %']:.1f} % "
-              f"(per-op roofline at the cache bandwidth: MFU <= {r['bound op MFU %']:.1f} %)")
+        print(f"  measured bound ({r['signatures']} op signatures replayed alone; {r['bandwidth-bound calls']} of "
+              f"{r['calls']} calls, with index operands, at their working set's bandwidth): products "
+              f"{r['matmul bound s'] * 1e3:.0f} ms ({r['matmul op s'] * 1e3:.0f} ms in the step), other ops "
+              f"{r['other bound s'] * 1e3:.0f} ms ({r['other op s'] * 1e3:.0f} ms in the step): step >= "
+              f"{r['measured bound s'] * 1e3:.0f} ms, MFU <= {r['measured bound MFU %']:.1f} % (per-op roofline at "
+              f"the cache bandwidth: MFU <= {r['bound op MFU %']:.1f} %)")
         print(f"  {'op':34s} {'time %':>6s} {'calls':>6s} {'GFLOP':>7s} {'MB':>8s} {'AI':>6s} {'GFLOP/s':>8s} "
               f"{'GB/s':>6s}")
         for op, share, f, b, calls in r["top"][: args.top]:
