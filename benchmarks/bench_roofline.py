@@ -100,7 +100,8 @@ def bandwidth_curve(sizes_mib=CURVE_MIB, min_bytes: float = 256 * 2**20) -> list
     """``[(working-set bytes, bytes/s)]``: the best ``b.copy_(a)`` over enough repetitions to stream
     ``min_bytes`` (at least 5), with ``a`` and ``b`` together of each size in ``sizes_mib`` — the speed of a
     streaming op whose operands fit (or do not fit) each level of the cache hierarchy, warm from the previous pass
-    as an op's inputs are when the op before it wrote them."""
+    as an op's inputs are when the op before it wrote them. (Not :func:`stream_bandwidth`, which interleaves an add
+    over a third array with the copies: its working set is 1.5× the copy's, which moves the cache boundaries.)"""
     out = []
     for mib in sizes_mib:
         n = max(1, int(mib * 2**20 / 8))
