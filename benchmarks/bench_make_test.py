@@ -67,12 +67,14 @@ def _load() -> str:
 
 
 def new_test_files(baseline: str, tree: Path) -> list[str]:
-    """Test files and notebooks of the worktree ``tree`` that revision ``baseline`` does not have."""
-    def files(rev: str) -> set[str]:
-        out = _git("ls-tree", "-r", "--name-only", rev, "tests", "notebooks", cwd=tree).stdout.split()
-        return {f for f in out if re.fullmatch(r"tests/(.*/)?test_[^/]*\.py|notebooks/[^/]*\.ipynb", f)}
+    """Test files and notebooks in the worktree ``tree`` (tracked or, with ``--uncommitted``, new and untracked)
+    that revision ``baseline`` does not have."""
+    def tests(names: list[str]) -> set[str]:
+        return {f for f in names if re.fullmatch(r"tests/(.*/)?test_[^/]*\.py|notebooks/[^/]*\.ipynb", f)}
 
-    return sorted(files("HEAD") - files(baseline))
+    here = _git("ls-files", "--cached", "--others", "--exclude-standard", "tests", "notebooks", cwd=tree).stdout
+    there = _git("ls-tree", "-r", "--name-only", baseline, "tests", "notebooks", cwd=tree).stdout
+    return sorted(tests(here.split()) - tests(there.split()))
 
 
 def timed(tree: Path, what: str, log: Path, ignore: list[str] = ()) -> float:
